@@ -1,0 +1,102 @@
+"""``Idempotency-Key`` on creating POSTs: the same key and body answer the first response again;
+the same key with another body is a 409. The stored response is written in the transaction that
+created the resource, so a crash never leaves one without the other."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kasir.db.tables import idempotency_keys
+from kasir.errors import Conflict, InvalidRequest
+from kasir.merchants.service import Principal
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyRace(Exception):
+    """Another request with the same key committed first; roll back and answer its response."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} printable characters",
+            field="Idempotency-Key",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def fingerprint(path: str, params: dict[str, Any]) -> str:
+    canonical = json.dumps([path, params], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay(conn: Connection, principal: Principal, key: str, request_fingerprint: str) -> StoredResponse | None:
+    row = conn.execute(
+        select(
+            idempotency_keys.c.fingerprint,
+            idempotency_keys.c.status_code,
+            idempotency_keys.c.response,
+        ).where(
+            idempotency_keys.c.merchant_id == principal.merchant_id,
+            idempotency_keys.c.mode == principal.mode,
+            idempotency_keys.c.key == key,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.fingerprint != request_fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+        )
+    return StoredResponse(row.status_code, json.loads(row.response))
+
+
+def remember(
+    conn: Connection,
+    principal: Principal,
+    key: str,
+    request_fingerprint: str,
+    response: StoredResponse,
+    now: datetime,
+) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    inserted = conn.execute(
+        dialect_insert(idempotency_keys)
+        .values(
+            merchant_id=principal.merchant_id,
+            mode=principal.mode,
+            key=key,
+            fingerprint=request_fingerprint,
+            status_code=response.status_code,
+            response=json.dumps(response.body, separators=(",", ":")),
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.id)
+    ).first()
+    if inserted is None:
+        raise IdempotencyRace(key)
+
+
+def forget_older_than(conn: Connection, now: datetime, ttl_seconds: int) -> int:
+    result = conn.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < now - timedelta(seconds=ttl_seconds))
+    )
+    return int(result.rowcount or 0)

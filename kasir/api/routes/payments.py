@@ -1,0 +1,177 @@
+"""create-payment, check-payment, list-payments (seed 004) and /v1 cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from kasir.api import idempotency
+from kasir.api.body import read_params
+from kasir.api.compat import bayargg_route
+from kasir.api.deps import expire_stale_payments, principal
+from kasir.api.schemas import CreatePaymentBody, parse, parse_date
+from kasir.api.state import app_state
+from kasir.clock import utcnow
+from kasir.errors import InvalidRequest
+from kasir.merchants.service import Principal
+from kasir.payments import service
+from kasir.payments.listing import MAX_LIMIT, STATUSES, PaymentFilter, list_payments
+from kasir.payments.methods import METHODS
+from kasir.payments.views import payment_url, payment_view
+
+router = APIRouter(tags=["payments"])
+
+_FORM_SCHEMA = {"$ref": "#/components/schemas/CreatePaymentBody"}
+_CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _FORM_SCHEMA},
+            "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+            "multipart/form-data": {"schema": _FORM_SCHEMA},
+        },
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Same key and body: the first response again. Same key, other body: 409.",
+        }
+    ],
+}
+
+
+@bayargg_route(router, "create-payment", ["POST"], summary="Create a payment", openapi_extra=_CREATE_BODY)
+async def create_payment(request: Request, caller: Principal = Depends(principal)) -> JSONResponse:
+    state = app_state(request)
+    params = await read_params(request)
+    body: CreatePaymentBody = parse(CreatePaymentBody, params)
+    raw_key = request.headers.get("idempotency-key")
+    key = idempotency.check_key(raw_key) if raw_key is not None else None
+    fingerprint = idempotency.fingerprint(request.url.path.removesuffix(".php"), params)
+    now = utcnow()
+    settings = state.settings
+
+    def create(conn: Connection) -> idempotency.StoredResponse:
+        if key is not None:
+            stored = idempotency.replay(conn, caller, key, fingerprint)
+            if stored is not None:
+                return stored
+        row = service.create_payment(conn, caller, body.to_new_payment(), settings, now)
+        response = idempotency.StoredResponse(
+            200,
+            {
+                "success": True,
+                "payment": payment_view(row, settings.public_url),
+                "payment_url": payment_url(settings.public_url, row["invoice_id"]),
+            },
+        )
+        if key is not None:
+            idempotency.remember(conn, caller, key, fingerprint, response, now)
+        return response
+
+    try:
+        result = await state.db.write(create)
+    except idempotency.IdempotencyRace:
+        # A concurrent request with this key won; ours rolled back. Answer what it answered.
+        assert key is not None
+        stored = await state.db.read(lambda conn: idempotency.replay(conn, caller, key, fingerprint))
+        assert stored is not None
+        result = stored
+    return JSONResponse(result.body, status_code=result.status_code)
+
+
+async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> dict[str, Any]:
+    """The payment as it is now: a pending payment past its expiry is expired first (with its
+    event), so no read ever shows a stale ``pending``."""
+    state = app_state(request)
+    row = await state.db.read(lambda conn: service.get_payment(conn, caller, invoice))
+    now = utcnow()
+    if service.is_stale(row, now):
+
+        def expire(conn: Connection) -> Any:
+            service.expire_due(conn, now, state.settings.public_url, payment_id=row["id"])
+            return service.get_payment(conn, caller, invoice)
+
+        row = await state.db.write(expire)
+    return payment_view(row, state.settings.public_url)
+
+
+@bayargg_route(router, "check-payment", ["GET"], summary="Check a payment's status")
+async def check_payment(
+    request: Request,
+    invoice: str = Query(default="", description="Invoice ID, e.g. PAY-admin-1234567890-ABC123"),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    if not invoice.strip():
+        raise InvalidRequest("invoice is required", field="invoice", code="missing_parameter")
+    return {"success": True, **await _fresh_payment(request, caller, invoice.strip())}
+
+
+def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str) -> str | None:
+    if not value:
+        return None
+    if value not in allowed:
+        raise InvalidRequest(f"{field} must be one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def _positive(value: str | None, field: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidRequest(f"{field} must be a positive integer", field=field)
+    return int(value)
+
+
+@bayargg_route(router, "list-payments", ["GET"], summary="List payments with filters, search and pages")
+async def list_payments_route(
+    request: Request,
+    search: str | None = Query(default=None, description="Invoice, description, customer name/email/phone"),
+    status: str | None = Query(default=None, description="pending, paid, expired, cancelled"),
+    payment_method: str | None = Query(default=None, description="qris, qris_user, gopay_qris, ovo"),
+    paid_via: str | None = Query(default=None, description="Paid payments of this method"),
+    start_date: str | None = Query(default=None, description="YYYY-MM-DD (WIB), included"),
+    end_date: str | None = Query(default=None, description="YYYY-MM-DD (WIB), included"),
+    page: str | None = Query(default=None, description="Default 1"),
+    limit: str | None = Query(default=None, description="Default 20, at most 100"),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if start and end and start > end:
+        raise InvalidRequest("start_date is after end_date", field="start_date")
+    flt = PaymentFilter(
+        search=(search or "").strip()[:200] or None,
+        status=_choice(status, STATUSES, "status"),
+        payment_method=_choice(payment_method, list(METHODS), "payment_method"),
+        paid_via=_choice(paid_via, list(METHODS), "paid_via"),
+        start_date=start,
+        end_date=end,
+        page=_positive(page, "page", 1),
+        # Above the maximum we serve the maximum, as bayar.gg does, rather than fail a client
+        # that asked for "everything".
+        limit=min(_positive(limit, "limit", 20), MAX_LIMIT),
+    )
+    state = app_state(request)
+    await expire_stale_payments(state, caller)
+    return {"success": True, **await state.db.read(lambda conn: list_payments(conn, caller, flt))}
+
+
+@router.post("/v1/payments/{invoice}/cancel", summary="Cancel a pending payment")
+async def cancel_payment(request: Request, invoice: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    now = utcnow()
+    row = await state.db.write(
+        lambda conn: service.cancel_payment(conn, caller, invoice, state.settings.public_url, now)
+    )
+    return {"success": True, "payment": payment_view(row, state.settings.public_url)}
+
+
+@router.get("/v1/payments/{invoice}", summary="One payment (the check-payment shape)")
+async def get_payment(request: Request, invoice: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    return {"success": True, "payment": await _fresh_payment(request, caller, invoice)}

@@ -1,0 +1,157 @@
+"""Request fields, parsed strictly: a wrong field answers 400 naming the field and the reason."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kasir.api.errors import describe_validation_error
+from kasir.errors import InvalidRequest
+from kasir.payments.service import NewPayment
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def whole_rupiah(value: Any, field: str = "amount") -> int:
+    """Money is an int: JSON integers, or digit strings as forms send them. No floats, no
+    ``"50.000"``, no booleans (``True`` is an int to Python, not to a merchant)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number of rupiah")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,15}\s*", value):
+        return int(value)
+    raise ValueError("must be a whole number of rupiah, without decimals or separators")
+
+
+def optional_id(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be a positive integer id")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if number > 0:
+            return number
+    raise ValueError("must be a positive integer id")
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("must be true or false")
+
+
+def http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class CreatePaymentBody(BaseModel):
+    """create-payment's parameters (seed 004)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    amount: int = Field(description="Integer rupiah, before the unique code.", examples=[50000])
+    description: str | None = Field(default=None, max_length=1000)
+    customer_name: str | None = Field(default=None, max_length=200)
+    customer_email: str | None = Field(default=None, max_length=254)
+    customer_phone: str | None = Field(default=None, max_length=40)
+    callback_url: str | None = Field(default=None, max_length=2048)
+    redirect_url: str | None = Field(default=None, max_length=2048)
+    file_id: int | None = None
+    content_id: int | None = None
+    product_image_id: int | None = None
+    payment_method: str = Field(default="qris", description="qris, qris_user, gopay_qris or ovo")
+    use_qris_converter: bool = False
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> int:
+        return whole_rupiah(value)
+
+    @field_validator("file_id", "content_id", "product_image_id", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> int | None:
+        return optional_id(value)
+
+    @field_validator("use_qris_converter", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return boolean(value)
+
+    @field_validator(
+        "description",
+        "customer_name",
+        "customer_email",
+        "customer_phone",
+        "callback_url",
+        "redirect_url",
+        mode="before",
+    )
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value or None
+        raise ValueError("must be a string")
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not _EMAIL_RE.fullmatch(value):
+            raise ValueError("is not an email address")
+        return value or None
+
+    @field_validator("customer_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value and not _PHONE_RE.fullmatch(value):
+            raise ValueError("is not a phone number")
+        return value or None
+
+    @field_validator("callback_url", "redirect_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return http_url(value) if value else None
+
+    @field_validator("payment_method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return "qris" if value in (None, "") else value
+
+    def to_new_payment(self) -> NewPayment:
+        return NewPayment(**self.model_dump())
+
+
+def parse(model: type[BaseModel], params: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        field, message, code = describe_validation_error(dict(exc.errors()[0]))
+        raise InvalidRequest(message, field=field, code=code) from None
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _bad_date(field)
+    except ValueError:
+        return _bad_date(field)
+
+
+def _bad_date(field: str) -> date:
+    raise InvalidRequest(f"{field} must be a date as YYYY-MM-DD", field=field)

@@ -1,0 +1,66 @@
+"""``create_app(settings)``: the ASGI app. Its lifespan owns the engine, the rate limiter and the
+background tasks; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from kasir import __version__
+from kasir.api import errors
+from kasir.api.body import BodySizeLimit
+from kasir.api.ratelimit import build_rate_limiter
+from kasir.api.routes import account, payments
+from kasir.api.state import AppState
+from kasir.config import Settings
+from kasir.db.engine import Database, build_engine
+from kasir.logs import install_secret_masking
+from kasir.sweeper import run_sweeper
+
+
+def create_app(settings: Settings, *, database: Database | None = None, background: bool = True) -> FastAPI:
+    """``database`` lets a caller share one it already has (tests, the CLI); otherwise the app
+    builds its own from the settings and disposes of it on shutdown. ``background=False`` is
+    ``kasir serve --no-worker``: an API node that leaves expiry sweeps to other nodes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_secret_masking()
+        db = database or Database(build_engine(settings.resolved_database_url))
+        limiter = build_rate_limiter(settings.rate_limit, settings.redis_url)
+        app.state.kasir = AppState(settings=settings, db=db, limiter=limiter)
+        tasks: list[asyncio.Task[Any]] = []
+        if background:
+            tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await limiter.close()
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="Kasir",
+        version=__version__,
+        summary="Self-hosted QRIS payment gateway, compatible with bayar.gg's API.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(payments.router)
+    app.include_router(account.router)
+
+    @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
+    async def health() -> dict[str, Any]:
+        return {"success": True, "status": "ok", "version": __version__}
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

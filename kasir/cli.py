@@ -1,0 +1,282 @@
+"""The ``kasir`` command: serve, migrate, merchant, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kasir.config import Settings
+from kasir.db.engine import Database, build_engine
+from kasir.db.migrate import upgrade
+from kasir.errors import KasirError
+from kasir.merchants import service as merchants
+from kasir.merchants.keys import Mode
+
+app = typer.Typer(help="Kasir: a self-hosted QRIS payment gateway.", no_args_is_help=True, add_completion=False)
+merchant_app = typer.Typer(help="Create and configure merchants.", no_args_is_help=True)
+app.add_typer(merchant_app, name="merchant")
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_USERNAME = "demo"
+DEMO_KEY_FILE = "demo-merchant.json"
+
+
+def _database(settings: Settings) -> Database:
+    return Database(build_engine(settings.resolved_database_url))
+
+
+def _fail(exc: KasirError) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {exc.message} ({exc.code})")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run any number of times)."""
+    settings = Settings()
+    db = _database(settings)
+    upgrade(db.engine)
+    db.dispose()
+    console.print(f"database is up to date: {_safe_url(settings)}")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only: leave background work to other nodes.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Migrate, then serve the API (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    from kasir.app import create_app
+
+    settings = Settings()
+    db = _database(settings)
+    upgrade(db.engine)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Kasir[/bold] on {base}  (database: {_safe_url(settings)})")
+    console.print(f"  API docs      {base}/docs")
+    console.print(f"  OpenAPI       {base}/openapi.json")
+    console.print(f"  bayar.gg API  {base}/api/create-payment.php …")
+    console.print(f"  pay page      {settings.public_url}/pay?invoice=…")
+    if no_worker:
+        console.print("  background work: off (--no-worker)")
+    application = create_app(settings, database=db, background=not no_worker)
+    uvicorn.run(application, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level)
+    db.dispose()
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: Annotated[str, typer.Option(help="Shop name.")],
+    username: Annotated[str | None, typer.Option(help="a-z, 0-9, _; appears in invoice ids.")] = None,
+    email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a merchant. Its keys and webhook secrets are shown now, and never again."""
+    settings = Settings()
+    db = _database(settings)
+    try:
+        created = db.write_sync(lambda conn: merchants.create_merchant(conn, name=name, username=username, email=email))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(_new_merchant_dict(created)))
+        return
+    console.print(
+        f"merchant [bold]{created.username}[/bold] (id {created.id}) created. Keep these; they are shown once:"
+    )
+    for label, value in _new_merchant_dict(created).items():
+        if label.endswith(("key", "secret")):
+            console.print(f"  {label:22} {value}")
+
+
+def _new_merchant_dict(created: merchants.NewMerchant) -> dict[str, Any]:
+    return {
+        "id": created.id,
+        "username": created.username,
+        "name": created.name,
+        "email": created.email,
+        "test_api_key": created.test_api_key,
+        "live_api_key": created.live_api_key,
+        "test_webhook_secret": created.test_webhook_secret,
+        "live_webhook_secret": created.live_webhook_secret,
+    }
+
+
+@merchant_app.command("list")
+def merchant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List merchants (never their keys)."""
+    settings = Settings()
+    db = _database(settings)
+    rows = db.read_sync(merchants.list_merchants)
+    db.dispose()
+    shown = [
+        {
+            "id": r["id"],
+            "username": r["username"],
+            "name": r["name"],
+            "email": r["email"],
+            "subscription_active": bool(r["subscription_active"]),
+            "integrations": [c for c in ("qris_bri", "qris_gopay", "ovo_number") if r[c]],
+        }
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    table = Table("id", "username", "name", "subscription", "channels")
+    for r in shown:
+        table.add_row(
+            str(r["id"]),
+            r["username"],
+            r["name"],
+            "active" if r["subscription_active"] else "inactive",
+            ", ".join(r["integrations"]) or "-",
+        )
+    console.print(table)
+
+
+@merchant_app.command("set")
+def merchant_set(
+    username: str,
+    subscription: Annotated[str | None, typer.Option(help="active or inactive")] = None,
+    qris_bri: Annotated[str | None, typer.Option(help="Static BRI QRIS string ('' clears).")] = None,
+    qris_gopay: Annotated[str | None, typer.Option(help="Static GoPay Merchant QRIS string ('' clears).")] = None,
+    ovo_number: Annotated[str | None, typer.Option(help="OVO phone number ('' clears).")] = None,
+    email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
+) -> None:
+    """Set a merchant's subscription flag and receiving channels."""
+    if subscription not in (None, "active", "inactive"):
+        err_console.print("[red]error:[/red] --subscription must be active or inactive")
+        raise typer.Exit(code=2)
+    settings = Settings()
+    db = _database(settings)
+    try:
+        row = db.write_sync(
+            lambda conn: merchants.configure_merchant(
+                conn,
+                username,
+                subscription_active=None if subscription is None else subscription == "active",
+                qris_bri=qris_bri,
+                qris_gopay=qris_gopay,
+                ovo_number=ovo_number,
+                email=email,
+            )
+        )
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    console.print(
+        f"{row['username']}: subscription {'active' if row['subscription_active'] else 'inactive'}; "
+        f"channels: {', '.join(c for c in ('qris_bri', 'qris_gopay', 'ovo_number') if row[c]) or 'none'}"
+    )
+
+
+@merchant_app.command("rotate-key")
+def merchant_rotate_key(
+    username: str,
+    mode: Annotated[str, typer.Option(help="test or live")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Revoke the merchant's API key for a mode and print a new one (the old one stops at once)."""
+    if mode not in ("test", "live"):
+        err_console.print("[red]error:[/red] --mode must be test or live")
+        raise typer.Exit(code=2)
+    chosen: Mode = "test" if mode == "test" else "live"
+    settings = Settings()
+    db = _database(settings)
+    try:
+        key = db.write_sync(lambda conn: merchants.rotate_key(conn, username, chosen))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps({"username": username, "mode": mode, "api_key": key}))
+    else:
+        console.print(f"new {mode} key for {username} (shown once): {key}")
+
+
+@app.command()
+def demo() -> None:
+    """First-run set-up for `make run`: a demo merchant, created once; prints its test key.
+
+    Keys are stored hashed, so the demo's test key is also kept in KASIR_HOME/demo-merchant.json
+    (readable by you only) to be printed again on later runs. A demo for trying things out; real
+    merchants come from `kasir merchant create`.
+    """
+    settings = Settings()
+    db = _database(settings)
+    upgrade(db.engine)
+    key_file = settings.home / DEMO_KEY_FILE
+
+    def ensure(conn: Any) -> dict[str, Any]:
+        saved = _read_json(key_file)
+        exists = any(m["username"] == DEMO_USERNAME for m in merchants.list_merchants(conn))
+        if exists and saved:
+            return saved
+        if exists:  # the file was lost: issue a fresh key rather than leave the demo unusable
+            return {
+                "username": DEMO_USERNAME,
+                "test_api_key": merchants.rotate_key(conn, DEMO_USERNAME, "test"),
+            }
+        created = merchants.create_merchant(conn, name="Toko Demo", username=DEMO_USERNAME, email="demo@example.com")
+        return {
+            "username": created.username,
+            "test_api_key": created.test_api_key,
+            "test_webhook_secret": created.test_webhook_secret,
+        }
+
+    demo_info = db.write_sync(ensure)
+    db.dispose()
+    _write_private_json(key_file, demo_info)
+    console.print(f"demo merchant [bold]{demo_info['username']}[/bold]")
+    console.print(f"  test API key         {demo_info['test_api_key']}")
+    if "test_webhook_secret" in demo_info:
+        console.print(f"  test webhook secret  {demo_info['test_webhook_secret']}")
+    console.print(f"  (kept in {key_file})")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_private_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

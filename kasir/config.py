@@ -1,0 +1,57 @@
+"""Settings, read from ``KASIR_*`` environment variables.
+
+Settings are built once by whoever starts Kasir (the CLI, a test, a benchmark) and passed down;
+nothing reads the environment at import time, so two apps with different settings can live in one
+process (the test suite does exactly that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KASIR_", extra="ignore")
+
+    home: Path = Field(default=Path("./kasir-data"), description="Data folder (SQLite file, demo key).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite at KASIR_HOME/kasir.db. postgresql://… for production.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base of payment_url and other links we hand out.",
+    )
+    redis_url: str | None = Field(default=None, description="Shares rate-limit state across API nodes.")
+    payment_ttl: int = Field(default=900, ge=60, description="Seconds a payment stays pending.")
+    rate_limit: int = Field(default=6000, ge=0, description="Requests per minute per API key; 0 = off.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Amount bounds per payment method, integer rupiah. `qris` is the operator's shared QRIS, capped
+    # as seed 004 caps it; the merchant-owned channels default to Bank Indonesia's QRIS
+    # per-transaction ceiling.
+    min_amount: int = Field(default=1_000, ge=1)
+    max_amount_qris: int = Field(default=500_000, ge=1)
+    max_amount_own_channel: int = Field(default=10_000_000, ge=1)
+
+    idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
+    sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL SQLAlchemy gets: defaults to SQLite in KASIR_HOME, and picks psycopg 3 for
+        plain ``postgresql://`` URLs (SQLAlchemy would otherwise look for psycopg2)."""
+        url = self.database_url or f"sqlite:///{(self.home / 'kasir.db').resolve()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url

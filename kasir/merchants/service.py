@@ -1,0 +1,202 @@
+"""Merchants: create, find, configure, authenticate, rotate keys.
+
+Functions take a Connection and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from kasir.clock import utcnow
+from kasir.db.tables import api_keys, merchants, webhook_settings
+from kasir.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from kasir.merchants.keys import (
+    MODES,
+    Mode,
+    hash_api_key,
+    key_prefix,
+    mode_of_key,
+    new_api_key,
+    new_webhook_secret,
+)
+from kasir.qris.emv import crc_is_valid
+
+# Usernames end up inside invoice ids (PAY-{username}-…), so no hyphen: it would make the id
+# ambiguous to split.
+USERNAME_RE = re.compile(r"^[a-z0-9_]{3,32}$")
+OVO_NUMBER_RE = re.compile(r"^(?:\+?62|0)8[0-9]{7,12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a merchant, in one mode. Every query is scoped by both."""
+
+    merchant_id: int
+    username: str
+    mode: Mode
+    key_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerchant:
+    """What `merchant create` hands out once: the only time the keys are shown."""
+
+    id: int
+    username: str
+    name: str
+    email: str | None
+    test_api_key: str
+    live_api_key: str
+    test_webhook_secret: str
+    live_webhook_secret: str
+
+
+def username_from_name(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:32]
+    return slug if len(slug) >= 3 else f"{slug}_shop"[:32]
+
+
+def create_merchant(
+    conn: Connection, *, name: str, username: str | None = None, email: str | None = None
+) -> NewMerchant:
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("name must not be empty", field="name")
+    username = username or username_from_name(name)
+    if not USERNAME_RE.fullmatch(username):
+        raise InvalidRequest(
+            "username must be 3–32 characters of a-z, 0-9 and _",
+            field="username",
+            code="invalid_username",
+        )
+    if conn.execute(select(merchants.c.id).where(merchants.c.username == username)).first():
+        raise Conflict(f"username {username!r} is taken", code="username_taken")
+    now = utcnow()
+    merchant_id = conn.execute(
+        insert(merchants).values(username=username, name=name, email=email, created_at=now).returning(merchants.c.id)
+    ).scalar_one()
+    keys = {mode: _issue_key(conn, merchant_id, mode) for mode in MODES}
+    secrets_ = {}
+    for mode in MODES:
+        secrets_[mode] = new_webhook_secret()
+        conn.execute(
+            insert(webhook_settings).values(merchant_id=merchant_id, mode=mode, secret=secrets_[mode], updated_at=now)
+        )
+    return NewMerchant(
+        id=merchant_id,
+        username=username,
+        name=name,
+        email=email,
+        test_api_key=keys["test"],
+        live_api_key=keys["live"],
+        test_webhook_secret=secrets_["test"],
+        live_webhook_secret=secrets_["live"],
+    )
+
+
+def _issue_key(conn: Connection, merchant_id: int, mode: Mode) -> str:
+    key = new_api_key(mode)
+    conn.execute(
+        insert(api_keys).values(
+            merchant_id=merchant_id,
+            mode=mode,
+            key_hash=hash_api_key(key),
+            key_prefix=key_prefix(key),
+            created_at=utcnow(),
+        )
+    )
+    return key
+
+
+def rotate_key(conn: Connection, username: str, mode: Mode) -> str:
+    """Revoke the merchant's active key for ``mode`` and issue a new one, at once."""
+    merchant_id = merchant_id_by_username(conn, username)
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.merchant_id == merchant_id, api_keys.c.mode == mode)
+        .where(api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return _issue_key(conn, merchant_id, mode)
+
+
+def merchant_id_by_username(conn: Connection, username: str) -> int:
+    merchant_id = conn.execute(select(merchants.c.id).where(merchants.c.username == username)).scalar()
+    if merchant_id is None:
+        raise NotFound(f"no merchant named {username!r}", code="merchant_not_found")
+    return int(merchant_id)
+
+
+def authenticate(conn: Connection, api_key: str) -> Principal:
+    """The merchant and mode an API key belongs to, or Unauthorized.
+
+    The lookup is by hash, so the database never compares the secret itself; the final
+    ``compare_digest`` keeps the comparison in constant time all the same.
+    """
+    mode = mode_of_key(api_key)
+    if mode is None:
+        raise Unauthorized("API key is not valid", code="invalid_api_key")
+    digest = hash_api_key(api_key)
+    row = conn.execute(
+        select(api_keys.c.merchant_id, api_keys.c.key_hash, api_keys.c.mode, merchants.c.username)
+        .join(merchants, merchants.c.id == api_keys.c.merchant_id)
+        .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
+    ).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.mode != mode:
+        raise Unauthorized("API key is not valid", code="invalid_api_key")
+    return Principal(merchant_id=row.merchant_id, username=row.username, mode=mode, key_hash=digest)
+
+
+def get_merchant(conn: Connection, merchant_id: int) -> dict[str, Any]:
+    row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().first()
+    if row is None:
+        raise NotFound("merchant not found", code="merchant_not_found")
+    return dict(row)
+
+
+def list_merchants(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(select(merchants).order_by(merchants.c.id)).mappings()]
+
+
+def count_merchants(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(merchants)).scalar_one())
+
+
+def configure_merchant(
+    conn: Connection,
+    username: str,
+    *,
+    subscription_active: bool | None = None,
+    qris_bri: str | None = None,
+    qris_gopay: str | None = None,
+    ovo_number: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    """Change a merchant's subscription flag and receiving channels. An empty string clears a
+    channel; a QRIS string must carry a valid CRC, an OVO number must be an Indonesian mobile."""
+    merchant_id = merchant_id_by_username(conn, username)
+    values: dict[str, Any] = {}
+    if subscription_active is not None:
+        values["subscription_active"] = subscription_active
+    for column, qris in (("qris_bri", qris_bri), ("qris_gopay", qris_gopay)):
+        if qris is None:
+            continue
+        qris = qris.strip()
+        if qris and not crc_is_valid(qris):
+            raise InvalidRequest(f"{column} is not a QRIS string with a valid CRC", field=column, code="invalid_qris")
+        values[column] = qris or None
+    if ovo_number is not None:
+        ovo_number = ovo_number.strip()
+        if ovo_number and not OVO_NUMBER_RE.fullmatch(ovo_number):
+            raise InvalidRequest("ovo_number must be an Indonesian mobile number", field="ovo_number")
+        values["ovo_number"] = ovo_number or None
+    if email is not None:
+        values["email"] = email.strip() or None
+    if values:
+        conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(**values))
+    return get_merchant(conn, merchant_id)

@@ -1,0 +1,1 @@
+"""Payments: creation with unique codes, cancellation, expiry, listing, statistics."""

@@ -1,0 +1,81 @@
+"""list-payments: seed 004's filters, search and pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from kasir.clock import wib_day_start
+from kasir.db.tables import payments
+from kasir.merchants.service import Principal
+from kasir.payments.views import list_item_view
+
+STATUSES = ("pending", "paid", "expired", "cancelled")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFilter:
+    search: str | None = None
+    status: str | None = None
+    payment_method: str | None = None
+    paid_via: str | None = None
+    start_date: date | None = None  # WIB calendar days, both ends included
+    end_date: date | None = None
+    page: int = 1
+    limit: int = DEFAULT_LIMIT
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) -> dict[str, Any]:
+    where = [payments.c.merchant_id == principal.merchant_id, payments.c.mode == principal.mode]
+    if flt.status:
+        where.append(payments.c.status == flt.status)
+    if flt.payment_method:
+        where.append(payments.c.payment_method == flt.payment_method)
+    if flt.paid_via:
+        where += [payments.c.status == "paid", payments.c.payment_method == flt.paid_via]
+    if flt.start_date:
+        where.append(payments.c.created_at >= wib_day_start(flt.start_date))
+    if flt.end_date:
+        where.append(payments.c.created_at < wib_day_start(flt.end_date + timedelta(days=1)))
+    if flt.search:
+        pattern = f"%{_like_escape(flt.search.lower())}%"
+        where.append(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        payments.c.invoice_id,
+                        payments.c.description,
+                        payments.c.customer_name,
+                        payments.c.customer_email,
+                        payments.c.customer_phone,
+                    )
+                )
+            )
+        )
+    total = int(conn.execute(select(func.count()).select_from(payments).where(*where)).scalar_one())
+    rows = conn.execute(
+        select(payments)
+        .where(*where)
+        .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        .limit(flt.limit)
+        .offset((flt.page - 1) * flt.limit)
+    ).mappings()
+    return {
+        "data": [list_item_view(row) for row in rows],
+        "pagination": {
+            "page": flt.page,
+            "limit": flt.limit,
+            "total": total,
+            "total_pages": (total + flt.limit - 1) // flt.limit,
+        },
+    }

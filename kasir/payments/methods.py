@@ -1,0 +1,68 @@
+"""Payment methods, the account each one pays into, and when each is available (seed 004)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kasir.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    id: str
+    name: str
+    # The merchants column holding the merchant's own receiving channel; None for the
+    # operator's platform QRIS, which every merchant shares.
+    channel_column: str | None
+
+    @property
+    def own_channel(self) -> bool:
+        return self.channel_column is not None
+
+    def max_amount(self, settings: Settings) -> int:
+        return settings.max_amount_own_channel if self.own_channel else settings.max_amount_qris
+
+    def channel_account(self, merchant_id: int) -> str:
+        """Which account a credit for this method lands in. Unique codes are unique per account."""
+        return f"merchant:{merchant_id}:{self.id}" if self.own_channel else f"platform:{self.id}"
+
+
+METHODS: dict[str, Method] = {
+    m.id: m
+    for m in (
+        Method("qris", "QRIS", None),
+        Method("qris_user", "BRI QRIS", "qris_bri"),
+        Method("gopay_qris", "GoPay QRIS", "qris_gopay"),
+        Method("ovo", "OVO", "ovo_number"),
+    )
+}
+
+
+def unavailable_reason(method: Method, merchant: dict[str, Any]) -> str | None:
+    """Why ``merchant`` cannot take payments by ``method`` now, or None when it can."""
+    if method.channel_column is None:
+        return None
+    if not merchant["subscription_active"]:
+        return "needs an active subscription"
+    if not merchant[method.channel_column]:
+        return "its account is not connected"
+    return None
+
+
+def describe_methods(merchant: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    described = []
+    for method in METHODS.values():
+        reason = unavailable_reason(method, merchant)
+        entry: dict[str, Any] = {
+            "id": method.id,
+            "name": method.name,
+            "available": reason is None,
+            "min_amount": settings.min_amount,
+            "max_amount": method.max_amount(settings),
+            "requires_subscription": method.own_channel,
+        }
+        if reason:
+            entry["reason"] = reason
+        described.append(entry)
+    return described

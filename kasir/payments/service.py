@@ -1,0 +1,266 @@
+"""Payments: create, cancel, expire. No HTTP here, and no commit: callers pass the Connection of
+their transaction, and every state change writes its event on that same Connection."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, RowMapping, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kasir.config import Settings
+from kasir.db.tables import payments
+from kasir.delivery.outbox import record_event
+from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from kasir.merchants.service import Principal, get_merchant
+from kasir.payments import codes
+from kasir.payments.methods import METHODS, unavailable_reason
+from kasir.payments.views import event_payload
+
+_INVOICE_ALPHABET = string.ascii_uppercase + string.digits
+# How often we re-pick a code that a concurrent transaction took first. With 999 codes the odds
+# of losing this many times in a row while codes remain are negligible.
+_MAX_CODE_ATTEMPTS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    """A create-payment request after its fields were parsed and typed."""
+
+    amount: int
+    payment_method: str = "qris"
+    description: str | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    callback_url: str | None = None
+    redirect_url: str | None = None
+    file_id: int | None = None
+    content_id: int | None = None
+    product_image_id: int | None = None
+    use_qris_converter: bool = False
+
+
+def new_invoice_id(username: str, now: datetime) -> str:
+    suffix = "".join(secrets.choice(_INVOICE_ALPHABET) for _ in range(6))
+    return f"PAY-{username}-{int(now.timestamp())}-{suffix}"
+
+
+def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> RowMapping | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING *: None when any unique index refused the row
+    (a final amount taken meanwhile, or an invoice id that collided)."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(payments).values(**values).on_conflict_do_nothing().returning(*payments.c)
+    return conn.execute(statement).mappings().first()
+
+
+def create_payment(
+    conn: Connection, principal: Principal, request: NewPayment, settings: Settings, now: datetime
+) -> RowMapping:
+    method = METHODS.get(request.payment_method)
+    if method is None:
+        raise InvalidRequest(
+            f"payment_method must be one of {', '.join(METHODS)}",
+            field="payment_method",
+            code="invalid_payment_method",
+        )
+    merchant = get_merchant(conn, principal.merchant_id)
+    reason = unavailable_reason(method, merchant)
+    if reason is not None:
+        code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
+        error = Forbidden if code == "subscription_inactive" else InvalidRequest
+        raise error(
+            f"payment method {method.id} is not available: {reason}",
+            code=code,
+            field="payment_method",
+        )
+    maximum = method.max_amount(settings)
+    if not settings.min_amount <= request.amount <= maximum:
+        raise InvalidRequest(
+            f"amount for {method.id} must be between {settings.min_amount} and {maximum} rupiah",
+            field="amount",
+            code="amount_out_of_range",
+        )
+    # Digital goods are attached by id; until a merchant has uploaded any, every id is unknown.
+    for field in ("file_id", "content_id", "product_image_id"):
+        if getattr(request, field) is not None:
+            raise InvalidRequest(
+                f"{field} does not name an active item of yours",
+                field=field,
+                code=f"{field[:-3]}_not_found",
+            )
+
+    channel_account = method.channel_account(principal.merchant_id)
+    # A payment past its expiry still holds its code until someone expires it; do it now, so
+    # expired payments free their codes for this very request.
+    expire_due(
+        conn,
+        now,
+        settings.public_url,
+        mode=principal.mode,
+        channel_account=channel_account,
+        final_amount_range=(request.amount + codes.CODE_MIN, request.amount + codes.CODE_MAX),
+    )
+    values: dict[str, Any] = {
+        "merchant_id": principal.merchant_id,
+        "mode": principal.mode,
+        "payment_method": method.id,
+        "channel_account": channel_account,
+        "amount": request.amount,
+        "status": "pending",
+        "description": request.description,
+        "customer_name": request.customer_name,
+        "customer_email": request.customer_email,
+        "customer_phone": request.customer_phone,
+        "callback_url": request.callback_url,
+        "redirect_url": request.redirect_url,
+        "file_id": request.file_id,
+        "content_id": request.content_id,
+        "product_image_id": request.product_image_id,
+        "use_qris_converter": request.use_qris_converter,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=settings.payment_ttl),
+    }
+    for _ in range(_MAX_CODE_ATTEMPTS):
+        free = codes.free_codes(conn, mode=principal.mode, channel_account=channel_account, amount=request.amount)
+        if not free:
+            break
+        unique_code = codes.pick(free)
+        row = _insert_ignoring_conflicts(
+            conn,
+            {
+                **values,
+                "invoice_id": new_invoice_id(principal.username, now),
+                "unique_code": unique_code,
+                "final_amount": request.amount + unique_code,
+            },
+        )
+        if row is not None:
+            _emit(conn, "payment.created", row, settings.public_url, now)
+            return row
+    raise Conflict(
+        f"no unique code is free for amount {request.amount} on {method.id}: "
+        "999 pending payments already hold every final amount; try another amount or wait",
+        code="unique_code_exhausted",
+    )
+
+
+def _emit(conn: Connection, event: str, row: RowMapping, public_url: str, now: datetime) -> None:
+    record_event(
+        conn,
+        merchant_id=row["merchant_id"],
+        mode=row["mode"],
+        type=event,
+        payload=event_payload(event, row, public_url, int(now.timestamp())),
+        created_at=now,
+        payment_id=row["id"],
+    )
+
+
+def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> RowMapping:
+    """A payment of this merchant in this mode; any other invoice, foreign or absent, is 404."""
+    row = (
+        conn.execute(
+            select(payments).where(
+                payments.c.invoice_id == invoice_id,
+                payments.c.merchant_id == principal.merchant_id,
+                payments.c.mode == principal.mode,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"payment {invoice_id} not found", code="payment_not_found")
+    return row
+
+
+def is_stale(row: RowMapping, now: datetime) -> bool:
+    """Pending on disk but past its expiry: must be expired before anyone sees it."""
+    return bool(row["status"] == "pending" and row["expires_at"] <= now)
+
+
+def cancel_payment(
+    conn: Connection, principal: Principal, invoice_id: str, public_url: str, now: datetime
+) -> RowMapping:
+    current = get_payment(conn, principal, invoice_id)
+    if is_stale(current, now):
+        expire_due(conn, now, public_url, payment_id=current["id"])
+        current = get_payment(conn, principal, invoice_id)
+    row = (
+        conn.execute(
+            update(payments)
+            .where(payments.c.id == current["id"], payments.c.status == "pending")
+            .values(status="cancelled", closed_at=now)
+            .returning(*payments.c)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise Conflict(
+            f"payment {invoice_id} is {current['status']}; only a pending payment can be cancelled",
+            code="payment_not_pending",
+        )
+    _emit(conn, "payment.cancelled", row, public_url, now)
+    return row
+
+
+def expire_due(
+    conn: Connection,
+    now: datetime,
+    public_url: str,
+    *,
+    payment_id: int | None = None,
+    merchant_id: int | None = None,
+    mode: str | None = None,
+    channel_account: str | None = None,
+    final_amount_range: tuple[int, int] | None = None,
+    limit: int | None = None,
+) -> int:
+    """Move pending payments past ``expires_at`` to ``expired``, one ``payment.expired`` event each.
+
+    The ``status = 'pending'`` guard in the UPDATE makes this safe to run from several nodes at
+    once: a row changes state, and gets its event, in exactly one transaction.
+    """
+    due: ColumnElement[bool] = (payments.c.status == "pending") & (payments.c.expires_at <= now)
+    if payment_id is not None:
+        due &= payments.c.id == payment_id
+    if merchant_id is not None:
+        due &= payments.c.merchant_id == merchant_id
+    if mode is not None:
+        due &= payments.c.mode == mode
+    if channel_account is not None:
+        due &= payments.c.channel_account == channel_account
+    if final_amount_range is not None:
+        due &= payments.c.final_amount.between(*final_amount_range)
+    if limit is not None:
+        due = payments.c.id.in_(select(payments.c.id).where(due).order_by(payments.c.expires_at).limit(limit))
+        due &= payments.c.status == "pending"
+    rows = (
+        conn.execute(update(payments).where(due).values(status="expired", closed_at=now).returning(*payments.c))
+        .mappings()
+        .all()
+    )
+    for row in rows:
+        _emit(conn, "payment.expired", row, public_url, now)
+    return len(rows)
+
+
+def has_due(conn: Connection, now: datetime, *, merchant_id: int, mode: str) -> bool:
+    return bool(
+        conn.execute(
+            select(
+                exists().where(
+                    payments.c.status == "pending",
+                    payments.c.expires_at <= now,
+                    payments.c.merchant_id == merchant_id,
+                    payments.c.mode == mode,
+                )
+            )
+        ).scalar()
+    )

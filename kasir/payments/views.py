@@ -1,0 +1,65 @@
+"""How a payment looks on the wire: the check-payment shape of seed 004, and event payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import RowMapping
+
+from kasir.clock import to_wire
+
+
+def payment_url(public_url: str, invoice_id: str) -> str:
+    return f"{public_url}/pay?invoice={quote(invoice_id)}"
+
+
+def payment_view(row: RowMapping, public_url: str) -> dict[str, Any]:
+    """The payment as check-payment answers it: seed 004's fields first, then the rest a
+    merchant needs to reconcile (customer, code, links)."""
+    return {
+        "invoice_id": row["invoice_id"],
+        "status": row["status"],
+        "amount": row["amount"],
+        "unique_code": row["unique_code"],
+        "final_amount": row["final_amount"],
+        "payment_method": row["payment_method"],
+        "paid_at": to_wire(row["paid_at"]),
+        "paid_amount": row["paid_amount"],
+        "paid_reff_num": row["paid_reff_num"],
+        "expires_at": to_wire(row["expires_at"]),
+        "created_at": to_wire(row["created_at"]),
+        "description": row["description"],
+        "customer_name": row["customer_name"],
+        "customer_email": row["customer_email"],
+        "customer_phone": row["customer_phone"],
+        "redirect_url": row["redirect_url"],
+        "payment_url": payment_url(public_url, row["invoice_id"]),
+        "mode": row["mode"],
+    }
+
+
+def list_item_view(row: RowMapping) -> dict[str, Any]:
+    """One row of list-payments: seed 004's seven fields plus what a dashboard table shows."""
+    return {
+        "invoice_id": row["invoice_id"],
+        "amount": row["amount"],
+        "unique_code": row["unique_code"],
+        "final_amount": row["final_amount"],
+        "status": row["status"],
+        "payment_method": row["payment_method"],
+        "paid_at": to_wire(row["paid_at"]),
+        "created_at": to_wire(row["created_at"]),
+        "expires_at": to_wire(row["expires_at"]),
+        "description": row["description"],
+        "customer_name": row["customer_name"],
+    }
+
+
+def event_payload(event: str, row: RowMapping, public_url: str, timestamp: int) -> dict[str, Any]:
+    """The payment plus the fields of seed 004's callback example."""
+    payload = {"event": event, **payment_view(row, public_url)}
+    payload["has_file"] = row["file_id"] is not None
+    payload["has_content"] = row["content_id"] is not None
+    payload["timestamp"] = timestamp
+    return payload

@@ -1,0 +1,1 @@
+"""QRIS (EMVCo merchant-presented QR) strings."""

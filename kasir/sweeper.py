@@ -1,0 +1,53 @@
+"""The background sweeper of `kasir serve`: expires pending payments past due and forgets old
+idempotency keys.
+
+Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
+backlog never holds the SQLite write lock for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import Connection
+
+from kasir.api.idempotency import forget_older_than
+from kasir.clock import utcnow
+from kasir.config import Settings
+from kasir.db.engine import Database
+from kasir.payments.service import expire_due
+
+log = logging.getLogger("kasir.sweeper")
+
+BATCH = 500
+
+
+async def sweep_once(db: Database, settings: Settings) -> int:
+    expired = 0
+
+    def expire_batch(conn: Connection) -> int:
+        return expire_due(conn, utcnow(), settings.public_url, limit=BATCH)
+
+    while True:
+        count = await db.write(expire_batch)
+        expired += count
+        if count < BATCH:
+            break
+    now = utcnow()
+    await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
+    return expired
+
+
+async def run_sweeper(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            expired = await sweep_once(db, settings)
+            if expired:
+                log.info("expired %d payment(s)", expired)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A database blip must not kill the sweeper; the next pass picks up where this failed.
+            log.exception("expiry sweep failed; retrying in %.0f s", settings.sweep_interval)
+        await asyncio.sleep(settings.sweep_interval)
