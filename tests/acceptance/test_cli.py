@@ -1,0 +1,133 @@
+"""The `kasir` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from kasir.cli import app
+from kasir.db.engine import Database
+from kasir.errors import Unauthorized
+from kasir.merchants.service import authenticate
+from tests.conftest import VALID_QRIS
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def run(database_url: str, tmp_path: Path) -> Invoke:
+    runner = CliRunner()
+    env = {"KASIR_DATABASE_URL": database_url, "KASIR_HOME": str(tmp_path / "home")}
+
+    def invoke(*args: str, ok: bool = True) -> Result:
+        result = runner.invoke(app, list(args), env=env)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def test_merchant_create_json_and_keys_work(run: Invoke, db: Database) -> None:
+    out = json.loads(run("merchant", "create", "--name", "Toko Kopi", "--json").stdout)
+    assert set(out) >= {
+        "id",
+        "username",
+        "name",
+        "test_api_key",
+        "live_api_key",
+        "test_webhook_secret",
+        "live_webhook_secret",
+    }
+    assert out["username"] == "toko_kopi"
+    assert out["test_api_key"].startswith("ksr_test_")
+    assert out["live_api_key"].startswith("ksr_live_")
+    assert out["test_webhook_secret"].startswith("whsec_")
+    assert out["test_webhook_secret"] != out["live_webhook_secret"]
+    test = db.read_sync(lambda conn: authenticate(conn, out["test_api_key"]))
+    live = db.read_sync(lambda conn: authenticate(conn, out["live_api_key"]))
+    assert (test.mode, live.mode) == ("test", "live")
+    assert test.merchant_id == live.merchant_id == out["id"]
+
+
+def test_keys_are_stored_hashed(run: Invoke, db: Database) -> None:
+    out = json.loads(run("merchant", "create", "--name", "Toko Kopi", "--json").stdout)
+    from sqlalchemy import text
+
+    stored = db.read_sync(lambda conn: [r[0] for r in conn.execute(text("SELECT key_hash FROM api_keys"))])
+    assert out["test_api_key"] not in stored
+    assert out["live_api_key"] not in stored
+    assert all(len(h) == 64 for h in stored)
+
+
+def test_duplicate_and_invalid_usernames_are_refused(run: Invoke) -> None:
+    run("merchant", "create", "--name", "A", "--username", "shop_a")
+    taken = run("merchant", "create", "--name", "B", "--username", "shop_a", ok=False)
+    assert taken.exit_code == 2
+    assert "username_taken" in taken.output
+    bad = run("merchant", "create", "--name", "C", "--username", "Bad-Name", ok=False)
+    assert bad.exit_code == 2
+    assert "invalid_username" in bad.output
+
+
+def test_list_set_and_rotate(run: Invoke, db: Database) -> None:
+    out = json.loads(run("merchant", "create", "--name", "Toko", "--username", "toko", "--json").stdout)
+    run(
+        "merchant",
+        "set",
+        "toko",
+        "--subscription",
+        "active",
+        "--qris-gopay",
+        VALID_QRIS,
+        "--ovo-number",
+        "081234567890",
+    )
+    listed = json.loads(run("merchant", "list", "--json").stdout)
+    assert listed == [
+        {
+            "id": out["id"],
+            "username": "toko",
+            "name": "Toko",
+            "email": None,
+            "subscription_active": True,
+            "integrations": ["qris_gopay", "ovo_number"],
+        }
+    ]
+    assert out["test_api_key"] not in run("merchant", "list").stdout
+
+    bad_qris = run(
+        "merchant", "set", "toko", "--qris-bri", VALID_QRIS[:-1] + ("1" if VALID_QRIS[-1] != "1" else "2"), ok=False
+    )
+    assert bad_qris.exit_code == 2
+    assert "invalid_qris" in bad_qris.output
+
+    rotated = json.loads(run("merchant", "rotate-key", "toko", "--mode", "test", "--json").stdout)
+    with pytest.raises(Unauthorized):
+        db.read_sync(lambda conn: authenticate(conn, out["test_api_key"]))
+    assert db.read_sync(lambda conn: authenticate(conn, rotated["api_key"])).mode == "test"
+    # The live key is untouched by a test-mode rotation.
+    assert db.read_sync(lambda conn: authenticate(conn, out["live_api_key"])).mode == "live"
+
+
+def test_demo_is_created_once_and_its_key_kept_private(run: Invoke, tmp_path: Path, db: Database) -> None:
+    first = run("demo").stdout
+    second = run("demo").stdout
+    key_file = tmp_path / "home" / "demo-merchant.json"
+    saved = json.loads(key_file.read_text())
+    assert saved["test_api_key"] in first
+    assert saved["test_api_key"] in second
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert db.read_sync(lambda conn: authenticate(conn, saved["test_api_key"])).username == "demo"
+    # Losing the file gives the demo a fresh key rather than a dead end.
+    key_file.unlink()
+    run("demo")
+    third = json.loads(key_file.read_text())
+    assert third["test_api_key"] != saved["test_api_key"]
+    assert db.read_sync(lambda conn: authenticate(conn, third["test_api_key"])).username == "demo"
