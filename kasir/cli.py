@@ -69,9 +69,13 @@ def serve(
     from kasir.app import create_app
 
     settings = Settings()
+    base = f"http://{host}:{port}"
+    if "public_url" not in settings.model_fields_set:
+        # Links in answers (payment_url) must reach this server even on a non-default port.
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
+        settings = settings.model_copy(update={"public_url": f"http://{local}:{port}"})
     db = _database(settings)
     upgrade(db.engine)
-    base = f"http://{host}:{port}"
     console.print(f"[bold]Kasir[/bold] on {base}  (database: {_safe_url(settings)})")
     console.print(f"  API docs      {base}/docs")
     console.print(f"  OpenAPI       {base}/openapi.json")
