@@ -1,0 +1,92 @@
+"""Digiflazz (seed 001): ``X-Digiflazz-Event: create|update|ping``, ``X-Digiflazz-Delivery``,
+``X-Hub-Signature: sha1=<hex HMAC-SHA1 of the raw body>``, body ``{"data": {...}}``; the ping
+event's body is ``{"sed", "hook_id", "hook"}`` as the seed's ping payload table lists it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kasir.dialects.base import (
+    Headers,
+    InvalidSignature,
+    MalformedPayload,
+    ReceivedEvent,
+    Rendered,
+    WebhookEvent,
+    canonical_type,
+    decode_json,
+    encode_json,
+    header_map,
+    hmac_hex,
+    hookshot_event,
+    matches_any,
+    require_header,
+)
+
+name = "digiflazz"
+has_timestamp = False
+
+# Digiflazz's transaction status words for Kasir's payment statuses.
+STATUS_WORDS = {"pending": "Pending", "paid": "Sukses", "expired": "Gagal", "cancelled": "Gagal"}
+MESSAGES = {"pending": "Menunggu pembayaran", "paid": "Sukses", "expired": "Kedaluwarsa", "cancelled": "Dibatalkan"}
+
+
+def event_name(event_type: str) -> str | None:
+    return hookshot_event(event_type)
+
+
+def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """The payment in Digiflazz's field names first, Kasir's canonical fields after them
+    (``payment_status`` keeps Kasir's status word, since ``status`` is Digiflazz's)."""
+    status = str(data.get("status") or "")
+    return {
+        "trx_id": event_id,
+        "ref_id": data.get("invoice_id"),
+        "customer_no": data.get("customer_phone") or "",
+        "message": MESSAGES.get(status, status),
+        "status": STATUS_WORDS.get(status, status),
+        "rc": "00" if status == "paid" else ("03" if status == "pending" else "01"),
+        "sn": data.get("paid_reff_num") or "",
+        "price": data.get("final_amount"),
+        **{k: v for k, v in data.items() if k != "status"},
+        "payment_status": status,
+    }
+
+
+def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, delivery_id: str) -> Rendered:
+    hookshot = hookshot_event(event.type)
+    payload = dict(event.data) if hookshot == "ping" else {"data": transaction(event.data, event.id)}
+    body = encode_json(payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Digiflazz-Hookshot",
+        "X-Digiflazz-Event": hookshot,
+        "X-Digiflazz-Delivery": delivery_id,
+        "X-Hub-Signature": "sha1=" + hmac_hex(secrets[0], body, "sha1"),
+    }
+    return Rendered(headers, body)
+
+
+def verify(
+    body: bytes, headers: Headers, secrets: Sequence[str], *, tolerance: int = 300, now: int | None = None
+) -> ReceivedEvent:
+    h = header_map(headers)
+    signature = require_header(h, "X-Hub-Signature")
+    hookshot = require_header(h, "X-Digiflazz-Event")
+    if not matches_any(("sha1=" + hmac_hex(s, body, "sha1") for s in secrets), signature):
+        raise InvalidSignature("X-Hub-Signature does not match")
+    payload = decode_json(body)
+    if hookshot == "ping":
+        return ReceivedEvent(id=h.get("x-digiflazz-delivery"), type="ping", data=payload, timestamp=None, dialect=name)
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise MalformedPayload('body must be {"data": {...}}')
+    return ReceivedEvent(
+        id=data.get("trx_id"),
+        type=canonical_type(hookshot, str(data.get("payment_status") or "")),
+        data=data,
+        timestamp=None,
+        dialect=name,
+        payload=payload,
+    )

@@ -1,0 +1,84 @@
+"""Ilenpay (seed 000): ``X-Ilen-Event``, ``X-Ilen-Delivery``, ``X-Ilen-Signature: key=<hex
+HMAC-SHA1 of the raw body>``, ``User-Agent: Ilenpay-Hookshot``, body ``{"data": {...}}``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kasir.dialects.base import (
+    Headers,
+    InvalidSignature,
+    MalformedPayload,
+    ReceivedEvent,
+    Rendered,
+    WebhookEvent,
+    canonical_type,
+    decode_json,
+    encode_json,
+    header_map,
+    hmac_hex,
+    hookshot_event,
+    matches_any,
+    require_header,
+)
+
+name = "ilenpay"
+has_timestamp = False
+
+
+def event_name(event_type: str) -> str | None:
+    return hookshot_event(event_type)
+
+
+def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """Ilenpay's field names (amounts as decimal strings, status upper case, as the seed's
+    sample shows), then Kasir's canonical fields, with Kasir's status as ``payment_status``."""
+    status = str(data.get("status") or "")
+    return {
+        "hash": event_id,
+        "reff_id": data.get("invoice_id"),
+        "payment": data.get("payment_method"),
+        "nominal": str(data.get("amount") if data.get("amount") is not None else ""),
+        "total_tf": str(data.get("final_amount") if data.get("final_amount") is not None else ""),
+        "sender": data.get("customer_phone") or "",
+        "status": status.upper(),
+        **{k: v for k, v in data.items() if k != "status"},
+        "payment_status": status,
+    }
+
+
+def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, delivery_id: str) -> Rendered:
+    hookshot = hookshot_event(event.type)
+    data = dict(event.data) if hookshot == "ping" else transaction(event.data, event.id)
+    body = encode_json({"data": data})
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Ilenpay-Hookshot",
+        "X-Ilen-Event": hookshot,
+        "X-Ilen-Delivery": delivery_id,
+        "X-Ilen-Signature": "key=" + hmac_hex(secrets[0], body, "sha1"),
+    }
+    return Rendered(headers, body)
+
+
+def verify(
+    body: bytes, headers: Headers, secrets: Sequence[str], *, tolerance: int = 300, now: int | None = None
+) -> ReceivedEvent:
+    h = header_map(headers)
+    signature = require_header(h, "X-Ilen-Signature")
+    hookshot = require_header(h, "X-Ilen-Event")
+    if not matches_any(("key=" + hmac_hex(s, body, "sha1") for s in secrets), signature):
+        raise InvalidSignature("X-Ilen-Signature does not match")
+    payload = decode_json(body)
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise MalformedPayload('body must be {"data": {...}}')
+    return ReceivedEvent(
+        id=data.get("hash") or h.get("x-ilen-delivery"),
+        type=canonical_type(hookshot, str(data.get("payment_status") or "")),
+        data=data,
+        timestamp=None,
+        dialect=name,
+        payload=payload,
+    )
