@@ -18,6 +18,8 @@ from kasir.api.routes import account, payments
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
+from kasir.delivery.metrics import DeliveryMetrics
+from kasir.delivery.worker import Worker
 from kasir.logs import install_secret_masking
 from kasir.sweeper import run_sweeper
 
@@ -25,7 +27,8 @@ from kasir.sweeper import run_sweeper
 def create_app(settings: Settings, *, database: Database | None = None, background: bool = True) -> FastAPI:
     """``database`` lets a caller share one it already has (tests, the CLI); otherwise the app
     builds its own from the settings and disposes of it on shutdown. ``background=False`` is
-    ``kasir serve --no-worker``: an API node that leaves expiry sweeps to other nodes."""
+    ``kasir serve --no-worker``: an API node that leaves deliveries and expiry sweeps to
+    ``kasir worker`` nodes."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,11 +37,18 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         limiter = build_rate_limiter(settings.rate_limit, settings.redis_url)
         app.state.kasir = AppState(settings=settings, db=db, limiter=limiter)
         tasks: list[asyncio.Task[Any]] = []
+        worker: Worker | None = None
         if background:
+            worker = Worker(db, settings, app.state.metrics)
+            tasks.append(asyncio.create_task(worker.run(), name="kasir-worker"))
             tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
         try:
             yield
         finally:
+            if worker is not None:
+                # Graceful: stop claiming, let in-flight attempts finish and be recorded.
+                worker.stop()
+                await asyncio.wait([tasks[0]], timeout=settings.delivery_timeout + 10)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -54,6 +64,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         summary="Self-hosted QRIS payment gateway, compatible with bayar.gg's API.",
         lifespan=lifespan,
     )
+    app.state.metrics = DeliveryMetrics()
     errors.install(app)
     app.include_router(payments.router)
     app.include_router(account.router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import stat
 from pathlib import Path
@@ -85,6 +87,43 @@ def serve(
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
     uvicorn.run(application, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level)
+    db.dispose()
+
+
+@app.command()
+def worker() -> None:
+    """Deliver webhooks (and sweep expired payments) without serving the API.
+
+    Any number of these may share one PostgreSQL. On SQLite one worker at a time serves the
+    queue; a second one stands by until the first stops."""
+    import asyncio
+    import signal
+
+    from kasir.delivery.worker import Worker
+    from kasir.logs import install_secret_masking
+    from kasir.sweeper import run_sweeper
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_secret_masking()
+    settings = Settings()
+    db = _database(settings)
+    upgrade(db.engine)
+
+    async def main() -> None:
+        delivery = Worker(db, settings)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, delivery.stop)
+        sweeper = asyncio.create_task(run_sweeper(db, settings))
+        console.print(f"[bold]Kasir worker[/bold] delivering from {_safe_url(settings)}")
+        try:
+            await delivery.run()
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    asyncio.run(main())
     db.dispose()
 
 

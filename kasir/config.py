@@ -8,9 +8,10 @@ process (the test suite does exactly that).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -37,8 +38,34 @@ class Settings(BaseSettings):
     max_amount_qris: int = Field(default=500_000, ge=1)
     max_amount_own_channel: int = Field(default=10_000_000, ge=1)
 
+    # Webhook delivery (DESIGN §7).
+    delivery_timeout: float = Field(default=30.0, gt=0, description="Seconds a receiver has to answer 2xx.")
+    delivery_retry_schedule: Annotated[list[int], NoDecode] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+        description="Seconds before each retry, comma-separated; ±20 % jitter. ≈ 3 days by default.",
+    )
+    delivery_max_retry_after: int = Field(default=86400, ge=1, description="Longest Retry-After we honour.")
+    endpoint_disable_after: int = Field(default=5 * 86400, ge=60, description="Seconds failing before disable.")
+    attempt_retention_days: int = Field(default=30, ge=1, description="Days the callback log keeps attempts.")
+    secret_rotation_grace: int = Field(default=24 * 3600, ge=0, description="Seconds an old secret stays valid.")
+    webhook_allow_private_networks: bool = Field(
+        default=False, description="Allow callback URLs on loopback/private networks (local development)."
+    )
+    webhook_require_https: bool = Field(default=False, description="Refuse plain http:// callback URLs.")
+    worker_concurrency: int = Field(default=256, ge=1, description="Requests in flight per worker.")
+    worker_batch: int = Field(default=500, ge=1, description="Deliveries claimed per query.")
+    worker_poll_interval: float = Field(default=1.0, gt=0, description="Seconds between polls when idle.")
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
+
+    @field_validator("delivery_retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        # KASIR_DELIVERY_RETRY_SCHEDULE=5,300,1800 as well as a JSON list.
+        if isinstance(value, str):
+            return [int(part) for part in value.strip().strip("[]").split(",") if part.strip()]
+        return value
 
     @field_validator("public_url")
     @classmethod

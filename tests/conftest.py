@@ -127,6 +127,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         public_url="http://kasir.test",
         rate_limit=0,
+        # Receivers in tests listen on loopback; the SSRF tests turn the guard back on.
+        webhook_allow_private_networks=True,
     )
 
 

@@ -18,6 +18,9 @@ from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
 
+# Set on a connection whose transaction created deliveries (kasir.delivery.outbox).
+NEW_DELIVERIES = "kasir.new_deliveries"
+
 # Marks a connection whose transactions only read: on SQLite they take a deferred BEGIN, which
 # gives a consistent snapshot without holding the write lock.
 _READ_ONLY = "kasir_read_only"
@@ -66,11 +69,25 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._reader = engine.execution_options(**{_READ_ONLY: True})
+        self._delivery_listeners: list[Callable[[], None]] = []
+
+    def on_new_deliveries(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every commit that created deliveries (from any thread)."""
+        self._delivery_listeners.append(listener)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as connection:
-            yield connection
+            try:
+                yield connection
+            finally:
+                # Read and clear the mark in every case: the DBAPI connection goes back to the
+                # pool, and a stale mark would leak into its next transaction.
+                created = connection.info.pop(NEW_DELIVERIES, False)
+        # Only now, after the commit: a worker woken earlier would not see the rows yet.
+        if created:
+            for listener in self._delivery_listeners:
+                listener()
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

@@ -86,6 +86,12 @@ webhook_settings = Table(
     Column("secret", String(100), nullable=False),
     Column("default_callback_url", Text, nullable=True),
     Column("dialect", String(20), nullable=False, server_default="bayargg"),
+    # Which events go to the callback URL: bayar.gg calls back on payment.paid only.
+    Column("event_types", Text, nullable=False, server_default='["payment.paid"]'),
+    # During a rotation the old secret stays valid for a grace period; dialects that carry
+    # several signatures sign with both until it ends.
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("merchant_id", "mode"),
     CheckConstraint("mode IN ('test', 'live')", name="mode"),
@@ -173,3 +179,87 @@ idempotency_keys = Table(
     UniqueConstraint("merchant_id", "mode", "key"),
 )
 Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)
+
+# Webhook endpoints a merchant registers, each in the dialect its server already speaks.
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("dialect", String(20), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("event_types", Text, nullable=True),  # JSON list; NULL means every event
+    Column("rate_limit", Integer, nullable=True),  # deliveries per second; NULL means unlimited
+    Column("fifo", Boolean, nullable=False, server_default=text("false")),
+    Column("headers", Text, nullable=True),  # JSON object of custom request headers
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled_reason", Text, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("failing_since", UTCDateTime, nullable=True),  # first failure since the last success
+    Column("last_success_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),  # temporary endpoints (kasir listen)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)
+Index("ix_endpoints_merchant", endpoints.c.merchant_id, endpoints.c.mode)
+
+# One row per event and target: the delivery's state. Svix's split: this row changes, the
+# attempts below are only ever appended.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("event_id", Id, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("endpoint_id", Id, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("dialect", String(20), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    # A worker's lease: past it, a crashed worker's claim is free to take again.
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+)
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    sqlite_where=deliveries.c.status == "pending",
+    postgresql_where=deliveries.c.status == "pending",
+)
+Index("ix_deliveries_endpoint_status", deliveries.c.endpoint_id, deliveries.c.status, deliveries.c.id)
+Index("ix_deliveries_merchant_created", deliveries.c.merchant_id, deliveries.c.mode, deliveries.c.created_at)
+Index("ix_deliveries_event", deliveries.c.event_id)
+
+# The callback log: every try, appended, never changed.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("request_headers", Text, nullable=False),  # JSON, secrets masked
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),  # the first 4 KiB
+    Column("duration_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("outcome", String(10), nullable=False),  # succeeded | retrying | failed
+)
+Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+Index("ix_delivery_attempts_started", delivery_attempts.c.started_at)

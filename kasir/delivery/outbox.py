@@ -1,25 +1,140 @@
-"""The transactional outbox: an event row written in the transaction of the change it reports.
+"""The transactional outbox: an event row, and one delivery row per target, written in the
+transaction of the change they report.
 
-Callers pass the Connection of their own transaction, so the event exists if and only if the
-change committed. The delivery worker reads only committed rows.
+Callers pass the Connection of their own transaction, so the event and its deliveries exist if
+and only if the change committed. The worker reads only committed rows; committing a transaction
+that created deliveries wakes it (see ``kasir.db.engine.Database``; on PostgreSQL through NOTIFY).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, or_, select, text
 
-from kasir.db.tables import events
+from kasir import dialects
+from kasir.db.engine import NEW_DELIVERIES
+from kasir.db.tables import deliveries, endpoints, events, webhook_settings
 
-EVENT_TYPES = frozenset({"payment.created", "payment.paid", "payment.expired", "payment.cancelled", "ping"})
+EVENT_TYPES = frozenset(
+    {
+        "payment.created",
+        "payment.paid",
+        "payment.expired",
+        "payment.cancelled",
+        "endpoint.disabled",
+        "ping",
+    }
+)
+NOTIFY_CHANNEL = "kasir_deliveries"
 
 
 def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
+
+
+def new_delivery_id() -> str:
+    return "dlv_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    dialect: str
+    endpoint_id: int | None
+
+
+def event_matches(event_types: str | None, event_type: str) -> bool:
+    """An endpoint's filter: NULL or an empty list takes everything; ``payment.*`` takes a family."""
+    if not event_types:
+        return True
+    wanted = json.loads(event_types)
+    if not wanted:
+        return True
+    return any(w == event_type or (w.endswith(".*") and event_type.startswith(w[:-1])) for w in wanted)
+
+
+def delivery_targets(
+    conn: Connection,
+    *,
+    merchant_id: int,
+    mode: str,
+    event_type: str,
+    now: datetime,
+    callback_url: str | None = None,
+    exclude_endpoint_id: int | None = None,
+) -> list[Target]:
+    targets: list[Target] = []
+    if event_type.startswith("payment."):
+        # Seed 004: the payment's own callback_url, else the default callback URL of the settings.
+        setting = conn.execute(
+            select(
+                webhook_settings.c.default_callback_url, webhook_settings.c.dialect, webhook_settings.c.event_types
+            ).where(webhook_settings.c.merchant_id == merchant_id, webhook_settings.c.mode == mode)
+        ).first()
+        if setting is not None:
+            url = callback_url or setting.default_callback_url
+            speaks_it = dialects.get(setting.dialect).event_name(event_type) is not None
+            if url and speaks_it and event_matches(setting.event_types, event_type):
+                targets.append(Target(url, setting.dialect, None))
+    for endpoint in conn.execute(
+        select(endpoints.c.id, endpoints.c.url, endpoints.c.dialect, endpoints.c.event_types).where(
+            endpoints.c.merchant_id == merchant_id,
+            endpoints.c.mode == mode,
+            endpoints.c.enabled.is_(True),
+            or_(endpoints.c.expires_at.is_(None), endpoints.c.expires_at > now),
+        )
+    ):
+        if endpoint.id == exclude_endpoint_id or not event_matches(endpoint.event_types, event_type):
+            continue
+        if dialects.get(endpoint.dialect).event_name(event_type) is None:
+            continue
+        targets.append(Target(endpoint.url, endpoint.dialect, endpoint.id))
+    # The same URL in the same dialect would get the same bytes twice; once is enough.
+    unique: dict[tuple[str, str], Target] = {}
+    for target in targets:
+        unique.setdefault((target.url, target.dialect), target)
+    return list(unique.values())
+
+
+def enqueue(
+    conn: Connection, event_row_id: int, merchant_id: int, mode: str, targets: list[Target], now: datetime
+) -> None:
+    if not targets:
+        return
+    conn.execute(
+        insert(deliveries),
+        [
+            {
+                "public_id": new_delivery_id(),
+                "event_id": event_row_id,
+                "merchant_id": merchant_id,
+                "mode": mode,
+                "endpoint_id": target.endpoint_id,
+                "url": target.url,
+                "dialect": target.dialect,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for target in targets
+        ],
+    )
+    signal_new_deliveries(conn)
+
+
+def signal_new_deliveries(conn: Connection) -> None:
+    if conn.info.get(NEW_DELIVERIES):
+        return
+    conn.info[NEW_DELIVERIES] = True
+    if conn.dialect.name == "postgresql":
+        # Delivered to listeners when (and only if) this transaction commits.
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 def record_event(
@@ -31,13 +146,16 @@ def record_event(
     payload: dict[str, Any],
     created_at: datetime,
     payment_id: int | None = None,
+    callback_url: str | None = None,
+    exclude_endpoint_id: int | None = None,
 ) -> str:
-    """Write one event and return its id, which every delivery attempt will carry."""
+    """Write one event and its deliveries; return the event id every attempt will carry."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = new_event_id()
-    conn.execute(
-        insert(events).values(
+    row_id = conn.execute(
+        insert(events)
+        .values(
             event_id=event_id,
             merchant_id=merchant_id,
             mode=mode,
@@ -46,5 +164,16 @@ def record_event(
             payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
             created_at=created_at,
         )
+        .returning(events.c.id)
+    ).scalar_one()
+    targets = delivery_targets(
+        conn,
+        merchant_id=merchant_id,
+        mode=mode,
+        event_type=type,
+        now=created_at,
+        callback_url=callback_url,
+        exclude_endpoint_id=exclude_endpoint_id,
     )
+    enqueue(conn, row_id, merchant_id, mode, targets, created_at)
     return event_id

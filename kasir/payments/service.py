@@ -158,6 +158,7 @@ def _emit(conn: Connection, event: str, row: RowMapping, public_url: str, now: d
         payload=event_payload(event, row, public_url, int(now.timestamp())),
         created_at=now,
         payment_id=row["id"],
+        callback_url=row["callback_url"],
     )
 
 

@@ -1,0 +1,260 @@
+"""The delivery worker: claims due deliveries, sends them with pooled keep-alive connections,
+and records every attempt.
+
+Three loops share one asyncio task group:
+- the claimer takes due deliveries in batches while there is room in flight, and sleeps until
+  woken (a commit that created deliveries in this process, a PostgreSQL NOTIFY from another) or
+  until the poll interval passes;
+- each claimed delivery is sent by its own task, at most ``worker_concurrency`` at once;
+- the recorder writes finished attempts in batches, one transaction per batch, so the cost of a
+  commit is shared by every attempt it carries.
+
+Delivery is at least once: a worker that dies between sending and recording leaves its lease to
+run out (PostgreSQL) or to be released by the next worker (SQLite, where one worker at a time
+holds the queue: see ``SqliteWorkerLock``), and the delivery is sent again with the same event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+
+from kasir.clock import utcnow
+from kasir.config import Settings
+from kasir.db.engine import Database
+from kasir.delivery import dispatch, queue
+from kasir.delivery.endpoints import disable_endpoint
+from kasir.delivery.metrics import DeliveryMetrics
+from kasir.delivery.outbox import NOTIFY_CHANNEL
+from kasir.delivery.ratelimit import TokenBuckets
+from kasir.delivery.ssrf import GuardedResolver
+
+log = logging.getLogger("kasir.worker")
+
+RECORD_BATCH = 2000
+
+
+class SqliteWorkerLock:
+    """One delivery worker per SQLite database, enforced by the operating system.
+
+    SQLite has one writer at a time anyway; a single worker can also treat every lease it finds
+    at start-up as a dead predecessor's and release it at once."""
+
+    def __init__(self, database_path: str) -> None:
+        self.path = Path(database_path + ".worker-lock")
+        self._handle: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        handle = self.path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, metrics: DeliveryMetrics | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.metrics = metrics or DeliveryMetrics()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._results: asyncio.Queue[queue.Outcome | None] = asyncio.Queue()
+        self._buckets = TokenBuckets()
+        self._lease = timedelta(seconds=settings.delivery_timeout + 30)
+        db.on_new_deliveries(self.wake)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Thread-safe: called by commit hooks, possibly from a database worker thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    # -- main loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        with self._queue_ownership() as owned:
+            if not owned:
+                return
+            connector = aiohttp.TCPConnector(
+                limit=self.settings.worker_concurrency,
+                ttl_dns_cache=60,
+                resolver=None if self.settings.webhook_allow_private_networks else GuardedResolver(),
+            )
+            timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
+                recorder = asyncio.create_task(self._record_loop(), name="kasir-recorder")
+                listener = asyncio.create_task(self._listen(), name="kasir-listen") if not self.db.is_sqlite else None
+                try:
+                    await self._claim_loop(session)
+                finally:
+                    # Drain: what is in flight finishes (or times out) and is recorded.
+                    if self._inflight:
+                        await asyncio.wait(self._inflight, timeout=self.settings.delivery_timeout + 5)
+                    await self._results.put(None)
+                    await recorder
+                    if listener is not None:
+                        listener.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await listener
+
+    @contextlib.contextmanager
+    def _queue_ownership(self) -> Iterator[bool]:
+        if not self.db.is_sqlite:
+            yield True
+            return
+        database = make_url(str(self.db.engine.url)).database or ""
+        lock = SqliteWorkerLock(os.path.abspath(database))
+        if not lock.try_acquire():
+            log.warning("another delivery worker serves %s; this one stands by", database)
+            yield False
+            return
+        try:
+            released = self.db.write_sync(queue.release_all_claims)
+            if released:
+                log.info("took back %d delivery lease(s) left by a stopped worker", released)
+            yield True
+        finally:
+            lock.release()
+
+    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
+        concurrency = self.settings.worker_concurrency
+        while not self._stopping.is_set():
+            # Under load, wait for half the room to free up, so claims come in batches.
+            while self._inflight and concurrency - len(self._inflight) < max(1, concurrency // 2):
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            room = min(concurrency - len(self._inflight), self.settings.worker_batch)
+            self._wake.clear()
+            try:
+                jobs = await self.db.write(self._claim(room))
+            except Exception:
+                log.exception("claiming deliveries failed; retrying")
+                jobs = []
+                await asyncio.sleep(1)
+            for job in jobs:
+                task = asyncio.create_task(self._attempt(session, job))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            if len(jobs) < room:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.worker_poll_interval)
+
+    def _claim(self, limit: int) -> Callable[[Connection], list[queue.Job]]:
+        def claim(conn: Connection) -> list[queue.Job]:
+            return queue.claim(conn, utcnow(), limit, self._lease)
+
+        return claim
+
+    async def _attempt(self, session: aiohttp.ClientSession, job: queue.Job) -> None:
+        now = utcnow()
+        if not job.endpoint_enabled:
+            await self._results.put(
+                queue.Outcome(job, None, "failed", None, error="endpoint disabled before this delivery was sent")
+            )
+            return
+        if job.rate_limit:
+            wait = self._buckets.take(job.endpoint_id or 0, job.rate_limit)
+            if wait > 0:
+                self.metrics.observe("deferred", None)
+                await self._results.put(queue.Outcome(job, None, "pending", now + timedelta(seconds=wait)))
+                return
+        try:
+            request = dispatch.prepare(job, int(now.timestamp()))
+        except Exception as exc:  # a payload the dialect cannot render is a failure, not a crash
+            log.exception("cannot render delivery %s", job.public_id)
+            await self._results.put(queue.Outcome(job, None, "failed", None, error=f"cannot render: {exc}"))
+            return
+        result = await dispatch.send(session, request, guard=not self.settings.webhook_allow_private_networks)
+        outcome = dispatch.decide(job, request, result, now, self.settings)
+        self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
+        await self._results.put(outcome)
+
+    async def _record_loop(self) -> None:
+        finished = False
+        while not finished:
+            first = await self._results.get()
+            batch: list[queue.Outcome] = []
+            if first is None:
+                finished = True
+            else:
+                batch.append(first)
+            while len(batch) < RECORD_BATCH and not self._results.empty():
+                item = self._results.get_nowait()
+                if item is None:
+                    finished = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._record(batch)
+
+    async def _record(self, batch: list[queue.Outcome]) -> None:
+        settings = self.settings
+
+        def write(conn: Connection) -> None:
+            now = utcnow()
+            queue.record(conn, batch, now)
+            gone = {o.job.endpoint_id for o in batch if o.endpoint_result == "gone" and o.job.endpoint_id}
+            for endpoint_id in gone:
+                disable_endpoint(conn, endpoint_id, "the receiver answered 410 Gone", now)
+            failing = {o.job.endpoint_id for o in batch if o.endpoint_result == "failure" and o.job.endpoint_id}
+            cutoff = now - timedelta(seconds=settings.endpoint_disable_after)
+            for endpoint_id in queue.endpoints_failing_since(conn, failing - gone, cutoff):
+                days = settings.endpoint_disable_after / 86400
+                disable_endpoint(conn, endpoint_id, f"no successful delivery for {days:g} days", now)
+
+        for attempt in range(5):
+            try:
+                await self.db.write(write)
+                return
+            except Exception:
+                # Not recording is not losing: the leases run out and the deliveries go again.
+                log.exception("recording %d attempt(s) failed (try %d of 5)", len(batch), attempt + 1)
+                await asyncio.sleep(min(2**attempt, 10))
+
+    async def _listen(self) -> None:
+        """PostgreSQL: wake on NOTIFY from any node's commit, reconnecting when the link drops."""
+        import psycopg
+
+        url = make_url(str(self.db.engine.url)).set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while not self._stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._wake.set()  # anything committed while we were not listening
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                await asyncio.sleep(1)
