@@ -36,7 +36,7 @@ def optional_id(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError("must be a positive integer id")
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,15}\s*", value)):
         number = int(value)
         if number > 0:
             return number

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
@@ -24,6 +24,15 @@ NEW_DELIVERIES = "kasir.new_deliveries"
 # Marks a connection whose transactions only read: on SQLite they take a deferred BEGIN, which
 # gives a consistent snapshot without holding the write lock.
 _READ_ONLY = "kasir_read_only"
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def case_folded(column: Any, dialect_name: str) -> Any:
+    """``lower(column)`` that folds every script the same way on both backends."""
+    return func.unicode_lower(column) if dialect_name == "sqlite" else func.lower(column)
 
 
 def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
@@ -45,6 +54,8 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         cursor.close()
+        # SQLite's lower() folds ASCII only; searches must treat "ÉLODIE" like PostgreSQL does.
+        dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -67,3 +67,14 @@ def get_by_public_id(conn: Connection, merchant_id: int, mode: str, public_id: s
         .mappings()
         .first()
     )
+
+
+def mask_secret(secret: str) -> str:
+    """What a ping may show of a secret (Digiflazz's ping shows the hook's config)."""
+    return secret[:8] + "***" if len(secret) > 8 else "***"
+
+
+def active_endpoint_secrets(row: RowMapping, now: datetime) -> list[str]:
+    from kasir.delivery.queue import active_secrets
+
+    return active_secrets(row["secret"], row["previous_secret"], row["previous_secret_expires_at"], now)

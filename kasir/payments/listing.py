@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from kasir.clock import wib_day_start
+from kasir.db.engine import case_folded
 from kasir.db.tables import payments
 from kasir.merchants.service import Principal
 from kasir.payments.views import list_item_view
@@ -51,7 +52,7 @@ def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) ->
         where.append(
             or_(
                 *(
-                    func.lower(column).like(pattern, escape="\\")
+                    case_folded(column, conn.dialect.name).like(pattern, escape="\\")
                     for column in (
                         payments.c.invoice_id,
                         payments.c.description,

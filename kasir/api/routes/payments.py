@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -124,8 +125,10 @@ def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str)
 def _positive(value: str | None, field: str, default: int) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or int(value) < 1:
-        raise InvalidRequest(f"{field} must be a positive integer", field=field)
+    # ASCII digits only (str.isdigit() also takes "²" and "١"), and few enough of them that an
+    # offset computed from the page still fits a database integer.
+    if not re.fullmatch(r"[0-9]{1,9}", value) or int(value) < 1:
+        raise InvalidRequest(f"{field} must be a positive integer below 10^9", field=field)
     return int(value)
 
 
@@ -165,6 +168,9 @@ async def list_payments_route(
 @router.post("/v1/payments/{invoice}/cancel", summary="Cancel a pending payment")
 async def cancel_payment(request: Request, invoice: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
+    # An overdue payment is expired (and its event committed) first, so that the 409 below does
+    # not roll the expiry back with it.
+    await _fresh_payment(request, caller, invoice)
     now = utcnow()
     row = await state.db.write(
         lambda conn: service.cancel_payment(conn, caller, invoice, state.settings.public_url, now)
