@@ -8,17 +8,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from fastapi import FastAPI
 
 from kasir import __version__
 from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, payments
+from kasir.api.routes import account, deliveries, metrics, payments, providers, webhooks
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.delivery.metrics import DeliveryMetrics
+from kasir.delivery.ssrf import GuardedResolver
 from kasir.delivery.worker import Worker
 from kasir.logs import install_secret_masking
 from kasir.sweeper import run_sweeper
@@ -35,7 +37,14 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         install_secret_masking()
         db = database or Database(build_engine(settings.resolved_database_url))
         limiter = build_rate_limiter(settings.rate_limit, settings.redis_url)
-        app.state.kasir = AppState(settings=settings, db=db, limiter=limiter)
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=64, resolver=None if settings.webhook_allow_private_networks else GuardedResolver()
+            ),
+            timeout=aiohttp.ClientTimeout(total=settings.delivery_timeout),
+            auto_decompress=False,
+        )
+        app.state.kasir = AppState(settings=settings, db=db, limiter=limiter, http=http)
         tasks: list[asyncio.Task[Any]] = []
         worker: Worker | None = None
         if background:
@@ -55,6 +64,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await limiter.close()
+            await http.close()
             if database is None:
                 db.dispose()
 
@@ -68,6 +78,10 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     errors.install(app)
     app.include_router(payments.router)
     app.include_router(account.router)
+    app.include_router(webhooks.router)
+    app.include_router(deliveries.router)
+    app.include_router(providers.router)
+    app.include_router(metrics.router)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

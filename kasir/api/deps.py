@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from sqlalchemy import Connection
@@ -23,12 +25,23 @@ api_key_query = APIKeyQuery(
 )
 
 
+def _basic_auth_user(header: str | None) -> str | None:
+    """Xendit's clients send the key as the Basic-auth user with an empty password (seed 003)."""
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
 async def principal(
     request: Request,
     header_key: str | None = Security(api_key_header),
     query_key: str | None = Security(api_key_query),
 ) -> Principal:
-    key = header_key or query_key
+    key = header_key or query_key or _basic_auth_user(request.headers.get("authorization"))
     if not key:
         raise Unauthorized(
             "send your API key in the X-API-Key header or the apiKey query parameter",

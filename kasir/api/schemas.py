@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -155,3 +155,62 @@ def parse_date(value: str | None, field: str) -> date | None:
 
 def _bad_date(field: str) -> date:
     raise InvalidRequest(f"{field} must be a date as YYYY-MM-DD", field=field)
+
+
+class EndpointBody(BaseModel):
+    """An endpoint's settings; on PATCH only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    url: str | None = Field(default=None, max_length=2048)
+    dialect: str | None = Field(default=None, description="bayargg, standard, digiflazz, ilenpay, isikuota, xendit")
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] | None = Field(default=None, description="Event types or families (payment.*); null: all")
+    rate_limit: int | None = Field(default=None, ge=1, le=10000, description="Deliveries per second")
+    fifo: bool | None = Field(default=None, description="Deliver in event order; a failing head holds the rest")
+    headers: dict[str, str] | None = Field(default=None, description="Extra request headers")
+    enabled: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return http_url(value) if value else value
+
+
+class WebhookSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    default_callback_url: str | None = Field(default=None, max_length=2048)
+    dialect: str | None = None
+    event_types: list[str] | None = Field(default=None, description='Default ["payment.paid"], as bayar.gg')
+
+    @field_validator("default_callback_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return http_url(value) if value else None
+
+
+class SampleEventBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(default="payment.paid", description="payment.created, .paid, .expired or .cancelled")
+
+
+class RecoverBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: str = Field(description="ISO 8601 time or unix seconds: failed deliveries from then on are sent again")
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """ISO 8601 (``2026-11-22T02:00:00Z``) or unix seconds; always aware UTC."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    try:
+        moment = datetime.fromtimestamp(int(text), UTC) if re.fullmatch(r"[0-9]{1,12}", text) else None
+        if moment is None:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"{field} must be an ISO 8601 time or unix seconds", field=field) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 from starlette.requests import Request
 
 from kasir.api.ratelimit import RateLimiter
@@ -16,6 +17,8 @@ class AppState:
     settings: Settings
     db: Database
     limiter: RateLimiter
+    # For synchronous sends made while the merchant waits (ping, test); the worker has its own.
+    http: aiohttp.ClientSession
 
 
 def app_state(request: Request) -> AppState:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
-
-from sqlalchemy import RowMapping
 
 from kasir.clock import to_wire
 
@@ -14,7 +13,7 @@ def payment_url(public_url: str, invoice_id: str) -> str:
     return f"{public_url}/pay?invoice={quote(invoice_id)}"
 
 
-def payment_view(row: RowMapping, public_url: str) -> dict[str, Any]:
+def payment_view(row: Mapping[Any, Any], public_url: str) -> dict[str, Any]:
     """The payment as check-payment answers it: seed 004's fields first, then the rest a
     merchant needs to reconcile (customer, code, links)."""
     return {
@@ -39,7 +38,7 @@ def payment_view(row: RowMapping, public_url: str) -> dict[str, Any]:
     }
 
 
-def list_item_view(row: RowMapping) -> dict[str, Any]:
+def list_item_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     """One row of list-payments: seed 004's seven fields plus what a dashboard table shows."""
     return {
         "invoice_id": row["invoice_id"],
@@ -56,7 +55,7 @@ def list_item_view(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def event_payload(event: str, row: RowMapping, public_url: str, timestamp: int) -> dict[str, Any]:
+def event_payload(event: str, row: Mapping[Any, Any], public_url: str, timestamp: int) -> dict[str, Any]:
     """The payment plus the fields of seed 004's callback example."""
     payload = {"event": event, **payment_view(row, public_url)}
     payload["has_file"] = row["file_id"] is not None

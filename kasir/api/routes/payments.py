@@ -13,6 +13,7 @@ from kasir.api import idempotency
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
+from kasir.api.routes.webhooks import guard_url
 from kasir.api.schemas import CreatePaymentBody, parse, parse_date
 from kasir.api.state import app_state
 from kasir.clock import utcnow
@@ -52,6 +53,7 @@ async def create_payment(request: Request, caller: Principal = Depends(principal
     state = app_state(request)
     params = await read_params(request)
     body: CreatePaymentBody = parse(CreatePaymentBody, params)
+    await guard_url(state, body.callback_url, "callback_url")
     raw_key = request.headers.get("idempotency-key")
     key = idempotency.check_key(raw_key) if raw_key is not None else None
     fingerprint = idempotency.fingerprint(request.url.path.removesuffix(".php"), params)

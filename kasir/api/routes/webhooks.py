@@ -1,0 +1,206 @@
+"""Webhook settings (seed 004's Pengaturan → Webhook), endpoints, ping and the callback tester."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from kasir.api.body import read_params
+from kasir.api.deps import principal
+from kasir.api.schemas import EndpointBody, RecoverBody, SampleEventBody, WebhookSettingsBody, parse, parse_time
+from kasir.api.state import AppState, app_state
+from kasir.clock import utcnow
+from kasir.delivery import dispatch, service
+from kasir.delivery.endpoints import active_endpoint_secrets, mask_secret
+from kasir.delivery.outbox import new_delivery_id, new_event_id
+from kasir.delivery.queue import Job
+from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payment_payload
+from kasir.delivery.ssrf import check_url
+from kasir.delivery.views import callback_settings_view, endpoint_view
+from kasir.dialects import get as get_dialect
+from kasir.errors import InvalidRequest
+from kasir.merchants.service import Principal
+
+router = APIRouter(tags=["webhooks"])
+
+
+async def guard_url(state: AppState, url: str | None, field: str) -> None:
+    if url:
+        await check_url(
+            url,
+            allow_private=state.settings.webhook_allow_private_networks,
+            require_https=state.settings.webhook_require_https,
+            field=field,
+        )
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@router.get("/v1/webhook-settings", summary="Default callback URL, dialect and events of this mode")
+async def get_settings(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    row = await state.db.read(lambda conn: service.get_callback_settings(conn, caller))
+    return {"success": True, "settings": callback_settings_view(row)}
+
+
+@router.put("/v1/webhook-settings", summary="Change the default callback URL, dialect or events")
+async def put_settings(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    body: WebhookSettingsBody = parse(WebhookSettingsBody, await read_params(request))
+    await guard_url(state, body.default_callback_url, "default_callback_url")
+    changes = body.model_dump(include=body.model_fields_set)
+    now = utcnow()
+    row = await state.db.write(lambda conn: service.update_callback_settings(conn, caller, changes, now))
+    return {"success": True, "settings": callback_settings_view(row)}
+
+
+@router.post("/v1/webhook-settings/rotate-secret", summary="New webhook secret (shown once)")
+async def rotate_settings_secret(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    now = utcnow()
+    row, secret = await state.db.write(lambda conn: service.rotate_callback_secret(conn, caller, state.settings, now))
+    return {"success": True, "settings": callback_settings_view(row, secret=secret)}
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+
+def _changes(body: EndpointBody) -> service.EndpointChanges:
+    return service.EndpointChanges(**body.model_dump())
+
+
+@router.post("/v1/endpoints", status_code=201, summary="Register an endpoint (its secret is shown once)")
+async def create_endpoint(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    body: EndpointBody = parse(EndpointBody, await read_params(request))
+    if not body.url:
+        raise InvalidRequest("url is required", field="url", code="missing_parameter")
+    await guard_url(state, body.url, "url")
+    now = utcnow()
+    row = await state.db.write(lambda conn: service.create_endpoint(conn, caller, _changes(body), now))
+    return {"success": True, "endpoint": endpoint_view(row, secret=row["secret"])}
+
+
+@router.get("/v1/endpoints", summary="List endpoints")
+async def list_endpoints(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    rows = await app_state(request).db.read(lambda conn: service.list_endpoints(conn, caller))
+    return {"success": True, "data": [endpoint_view(row) for row in rows]}
+
+
+@router.get("/v1/endpoints/{endpoint_id}", summary="One endpoint")
+async def get_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    row = await app_state(request).db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
+    return {"success": True, "endpoint": endpoint_view(row)}
+
+
+@router.patch("/v1/endpoints/{endpoint_id}", summary="Change an endpoint; enabled=true brings a disabled one back")
+async def patch_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    body: EndpointBody = parse(EndpointBody, await read_params(request))
+    if "url" in body.model_fields_set:
+        await guard_url(state, body.url, "url")
+    now = utcnow()
+    row = await state.db.write(
+        lambda conn: service.update_endpoint(conn, caller, endpoint_id, _changes(body), set(body.model_fields_set), now)
+    )
+    return {"success": True, "endpoint": endpoint_view(row)}
+
+
+@router.delete("/v1/endpoints/{endpoint_id}", status_code=204, summary="Delete an endpoint and its deliveries")
+async def delete_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> Response:
+    await app_state(request).db.write(lambda conn: service.delete_endpoint(conn, caller, endpoint_id))
+    return Response(status_code=204)
+
+
+@router.post("/v1/endpoints/{endpoint_id}/rotate-secret", summary="New endpoint secret (shown once)")
+async def rotate_endpoint_secret(
+    request: Request, endpoint_id: str, caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    state = app_state(request)
+    now = utcnow()
+    row, secret = await state.db.write(
+        lambda conn: service.rotate_endpoint_secret(conn, caller, endpoint_id, state.settings, now)
+    )
+    return {"success": True, "endpoint": endpoint_view(row, secret=secret)}
+
+
+@router.post("/v1/endpoints/{endpoint_id}/recover", summary="Send again what failed since a time")
+async def recover_endpoint(
+    request: Request, endpoint_id: str, caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    state = app_state(request)
+    body: RecoverBody = parse(RecoverBody, await read_params(request))
+    since = parse_time(body.since, "since")
+    assert since is not None
+    now = utcnow()
+    count = await state.db.write(lambda conn: service.recover(conn, caller, endpoint_id, since, now))
+    return {"success": True, "recovered": count}
+
+
+async def send_now(
+    state: AppState, caller: Principal, endpoint: Any, event_type: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Send one event to an endpoint while the merchant waits, and say how it went."""
+    now = utcnow()
+    job = Job(
+        id=0,
+        public_id=new_delivery_id(),
+        url=endpoint["url"],
+        dialect=endpoint["dialect"],
+        attempts=0,
+        merchant_id=caller.merchant_id,
+        mode=caller.mode,
+        endpoint_id=endpoint["id"],
+        event_id=new_event_id(),
+        event_type=event_type,
+        event_created_at=int(now.timestamp()),
+        event_payload=payload,
+        username=caller.username,
+        secrets=active_endpoint_secrets(endpoint, now),
+        headers=json.loads(endpoint["headers"]) if endpoint["headers"] else {},
+    )
+    request = dispatch.prepare(job, int(time.time()))
+    result = await dispatch.send(state.http, request, guard=not state.settings.webhook_allow_private_networks)
+    return {
+        "ok": result.ok,
+        "status_code": result.status_code,
+        "latency_ms": round(result.duration * 1000, 1),
+        "response_body": result.response_body,
+        "error": result.error,
+        "event_id": job.event_id,
+    }
+
+
+@router.post("/v1/endpoints/{endpoint_id}/ping", summary="Send a ping now; answers the receiver's status and latency")
+async def ping_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    endpoint = await state.db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
+    payload = ping_payload(endpoint["public_id"], endpoint["url"], mask_secret(endpoint["secret"]), endpoint["enabled"])
+    return {"success": True, "ping": payload, "response": await send_now(state, caller, endpoint, "ping", payload)}
+
+
+@router.post("/v1/endpoints/{endpoint_id}/test", summary="Callback tester: send a realistic sample event now")
+async def callback_tester(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    body: SampleEventBody = parse(SampleEventBody, await read_params(request))
+    if body.event_type not in SAMPLE_TYPES:
+        raise InvalidRequest(
+            f"event_type must be one of {', '.join(SAMPLE_TYPES)}", field="event_type", code="invalid_event_type"
+        )
+    endpoint = await state.db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
+    if get_dialect(endpoint["dialect"]).event_name(body.event_type) is None:
+        raise InvalidRequest(
+            f"the {endpoint['dialect']} dialect has no way to say {body.event_type}",
+            field="event_type",
+            code="event_not_in_dialect",
+        )
+    payload = sample_payment_payload(body.event_type, caller.username, state.settings.public_url, utcnow())
+    return {
+        "success": True,
+        "event": payload,
+        "response": await send_now(state, caller, endpoint, body.event_type, payload),
+    }

@@ -1,0 +1,51 @@
+"""Realistic sample events, for the callback tester (`POST /v1/endpoints/{id}/test`, seed 002)
+and for pings: what a receiver will really get, with an invoice id that says it is a test."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timedelta
+from typing import Any
+
+from kasir.payments.views import event_payload
+
+SAMPLE_TYPES = ("payment.created", "payment.paid", "payment.expired", "payment.cancelled")
+
+
+def sample_payment_payload(event_type: str, username: str, public_url: str, now: datetime) -> dict[str, Any]:
+    status = {"payment.created": "pending", "payment.paid": "paid"}.get(event_type, event_type.split(".")[1])
+    created = now - timedelta(minutes=3)
+    paid = status == "paid"
+    row = {
+        "invoice_id": f"PAY-{username}-{int(created.timestamp())}-TEST{secrets.randbelow(100):02d}",
+        "status": status,
+        "amount": 50000,
+        "unique_code": 347,
+        "final_amount": 50347,
+        "payment_method": "qris",
+        "paid_at": now if paid else None,
+        "paid_amount": 50347 if paid else None,
+        "paid_reff_num": "TEST" + secrets.token_hex(5).upper() if paid else None,
+        "expires_at": created + timedelta(minutes=15),
+        "created_at": created,
+        "description": "Contoh pembayaran (test webhook)",
+        "customer_name": "Budi Santoso",
+        "customer_email": "budi@example.com",
+        "customer_phone": "081234567890",
+        "redirect_url": None,
+        "mode": "test",
+        "file_id": None,
+        "content_id": None,
+    }
+    return event_payload(event_type, row, public_url, int(now.timestamp()))
+
+
+def ping_payload(endpoint_public_id: str, url: str, masked_secret: str, enabled: bool) -> dict[str, Any]:
+    """Digiflazz's ping event (seed 001): a random ``sed``, the hook's id and its configuration."""
+    alphabet = string.ascii_letters + string.digits
+    return {
+        "sed": "".join(secrets.choice(alphabet) for _ in range(9)),
+        "hook_id": endpoint_public_id,
+        "hook": {"url": url, "secret": masked_secret, "type": "application/json", "status": 1 if enabled else 0},
+    }
