@@ -1,5 +1,5 @@
-"""The background sweeper of `kasir serve`: expires pending payments past due and forgets old
-idempotency keys.
+"""The background sweeper of `kasir serve` and `kasir worker`: expires pending payments past
+due, forgets old idempotency keys, and trims the attempt log to its retention period.
 
 Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
 backlog never holds the SQLite write lock for long.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy import Connection
 
@@ -16,6 +17,7 @@ from kasir.api.idempotency import forget_older_than
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
+from kasir.delivery.queue import forget_attempts_older_than
 from kasir.payments.service import expire_due
 
 log = logging.getLogger("kasir.sweeper")
@@ -36,6 +38,7 @@ async def sweep_once(db: Database, settings: Settings) -> int:
             break
     now = utcnow()
     await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
+    await db.write(lambda conn: forget_attempts_older_than(conn, now - timedelta(days=settings.attempt_retention_days)))
     return expired
 
 

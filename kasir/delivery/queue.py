@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, not_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
 from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, merchants, webhook_settings
@@ -275,4 +275,12 @@ def release_all_claims(conn: Connection) -> int:
         .where(and_(deliveries.c.status == "pending", deliveries.c.claimed_until.is_not(None)))
         .values(claimed_until=None)
     )
+    return int(result.rowcount or 0)
+
+
+def forget_attempts_older_than(conn: Connection, cutoff: datetime, batch: int = 5000) -> int:
+    """Trim the attempt log (kept for ``attempt_retention_days``), a batch at a time so a large
+    backlog never holds the write lock for long."""
+    oldest = select(delivery_attempts.c.id).where(delivery_attempts.c.started_at < cutoff).limit(batch)
+    result = conn.execute(delete(delivery_attempts).where(delivery_attempts.c.id.in_(oldest.scalar_subquery())))
     return int(result.rowcount or 0)

@@ -171,3 +171,43 @@ def test_a_slow_receiver_times_out_and_is_retried(
         first = attempts(db)[0]
         assert first.status_code is None
         assert "timed out" in first.error
+
+
+def test_an_endpoint_rate_limit_spaces_deliveries_without_using_up_tries(
+    db: Database, settings: Settings, merchant: NewMerchant, start_worker: StartWorker
+) -> None:
+    with Receiver() as receiver:
+        add_endpoint(db, merchant, receiver.url, rate_limit=5)
+        make_payments(db, merchant, settings, 15)
+        start_worker(settings)
+        requests = receiver.wait_for(15, timeout=20)
+        # A one-second burst of 5, then 5 per second: 15 deliveries need about two seconds.
+        assert requests[-1].at - requests[0].at >= 1.5
+        wait_until(lambda: all(row.status == "succeeded" for row in delivery_rows(db)))
+        assert all(row.attempts == 1 for row in delivery_rows(db))  # waiting for a token is not a try
+
+
+def test_old_attempts_are_trimmed_by_the_retention_sweep(
+    db: Database, settings: Settings, merchant: NewMerchant, start_worker: StartWorker
+) -> None:
+    import anyio
+
+    from kasir.sweeper import sweep_once
+
+    with Receiver() as receiver:
+        add_endpoint(db, merchant, receiver.url)
+        start_worker(settings)
+        make_payments(db, merchant, settings, 2)
+        wait_until(lambda: len(attempts(db)) == 2)
+    old = attempts(db)[0].id
+    db.write_sync(
+        lambda conn: conn.execute(
+            sa.update(delivery_attempts)
+            .where(delivery_attempts.c.id == old)
+            .values(started_at=attempts(db)[0].started_at.replace(year=2020))
+        )
+    )
+    anyio.run(sweep_once, db, settings)
+    remaining = [a.id for a in attempts(db)]
+    assert len(remaining) == 1
+    assert old not in remaining
