@@ -48,7 +48,11 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         tasks: list[asyncio.Task[Any]] = []
         worker: Worker | None = None
         if background:
-            worker = Worker(db, settings, app.state.metrics)
+            worker_db = Database(
+                build_engine(str(db.engine.url.render_as_string(hide_password=False)), bookkeeping=True), offload=True
+            )
+            worker = Worker(worker_db, settings, app.state.metrics)
+            db.on_new_deliveries(worker.wake)  # commits of the API wake the worker at once
             tasks.append(asyncio.create_task(worker.run(), name="kasir-worker"))
             tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
         try:
@@ -58,6 +62,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
                 # Graceful: stop claiming, let in-flight attempts finish and be recorded.
                 worker.stop()
                 await asyncio.wait([tasks[0]], timeout=settings.delivery_timeout + 10)
+                worker.db.dispose()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -108,6 +108,8 @@ def worker() -> None:
     settings = Settings()
     db = _database(settings)
     upgrade(db.engine)
+    db.dispose()
+    db = Database(build_engine(settings.resolved_database_url, bookkeeping=True), offload=True)
 
     async def main() -> None:
         delivery = Worker(db, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,13 +54,16 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+# The scheme of a signature or credential may show; everything after it may not. Base64 ends
+# in "=", so a value must never be cut at the first "=" or "," it happens to contain.
+_SCHEMES = re.compile(r"^(v1,|sha1=|sha256=|key=|Basic |Bearer )", re.IGNORECASE)
+
+
 def mask(name: str, value: str) -> str:
     if name.lower() not in SECRET_HEADERS:
         return value
-    for separator in ("=", ","):
-        if separator in value:
-            return value.split(separator, 1)[0] + separator + "***"
-    return "***"
+    scheme = _SCHEMES.match(value)
+    return (scheme.group(1) if scheme else "") + "***"
 
 
 def prepare(job: Job, timestamp: int) -> Request:
@@ -96,7 +100,17 @@ async def send(session: aiohttp.ClientSession, request: Request, *, guard: bool)
     except TimeoutError:
         return Result(None, None, time.perf_counter() - started, "timed out waiting for the receiver")
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        return Result(None, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:1000])
+        return Result(None, None, time.perf_counter() - started, describe_error(exc))
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error as the attempt log shows it, with the cause aiohttp wraps (the SSRF guard's
+    refusal, a DNS failure) rather than only its own summary."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({cause})"
+    return text[:1000]
 
 
 def decide(job: Job, request: Request, result: Result, started_at: datetime, settings: Settings) -> Outcome:

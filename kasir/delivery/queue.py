@@ -143,6 +143,10 @@ def _load(conn: Connection, rows: Sequence[Any], now: datetime) -> list[Job]:
         )
         source = endpoint_rows.get(row.endpoint_id) if row.endpoint_id is not None else None
         if source is not None:
+            # An endpoint's delivery goes where the endpoint points now: a merchant who fixes a
+            # wrong URL expects the retries (and redeliveries) to follow.
+            job.url = source.url
+            job.dialect = source.dialect
             job.headers = json.loads(source.headers) if source.headers else {}
             job.rate_limit = source.rate_limit
             job.endpoint_enabled = bool(source.enabled)

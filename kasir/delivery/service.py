@@ -278,24 +278,20 @@ def redeliver(conn: Connection, caller: Principal, public_id: str, now: datetime
     if old["status"] == "pending":
         raise Conflict("this delivery is still pending; it will be tried again on its own", code="delivery_pending")
     _require_enabled(conn, old["endpoint_id"])
-    enqueue(
-        conn,
-        old["event_id"],
-        old["merchant_id"],
-        old["mode"],
-        [Target(old["url"], old["dialect"], old["endpoint_id"])],
-        now,
+    target = Target(old["url"], old["dialect"], old["endpoint_id"])
+    if old["endpoint_id"] is not None:  # the endpoint as it is now, not as it was
+        endpoint = conn.execute(
+            select(endpoints.c.url, endpoints.c.dialect).where(endpoints.c.id == old["endpoint_id"])
+        ).one()
+        target = Target(endpoint.url, endpoint.dialect, old["endpoint_id"])
+    enqueue(conn, old["event_id"], old["merchant_id"], old["mode"], [target], now)
+    newest = (
+        select(deliveries)
+        .where(deliveries.c.event_id == old["event_id"], deliveries.c.url == target.url)
+        .order_by(deliveries.c.id.desc())
+        .limit(1)
     )
-    return (
-        conn.execute(
-            select(deliveries)
-            .where(deliveries.c.event_id == old["event_id"], deliveries.c.url == old["url"])
-            .order_by(deliveries.c.id.desc())
-            .limit(1)
-        )
-        .mappings()
-        .one()
-    )
+    return conn.execute(newest).mappings().one()
 
 
 def recover(conn: Connection, caller: Principal, public_id: str, since: datetime, now: datetime) -> int:

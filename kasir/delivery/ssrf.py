@@ -9,6 +9,7 @@ it checked, so a DNS rebinding between check and connect gains nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -90,7 +91,7 @@ class GuardedResolver(AbstractResolver):
         for result in results:
             reason = refusal(ipaddress.ip_address(result["host"]))
             if reason is not None:
-                raise OSError(f"refused to connect: {host} resolves to {result['host']}, {reason}")
+                raise OSError(errno.EACCES, f"refused to connect: {host} resolves to {result['host']}, {reason}")
         return results
 
     async def close(self) -> None:
@@ -104,4 +105,4 @@ def check_literal_at_send(url: str) -> None:
     if literal is not None:
         reason = refusal(literal)
         if reason is not None:
-            raise OSError(f"refused to connect: {literal} is {reason}")
+            raise OSError(errno.EACCES, f"refused to connect: {literal} is {reason}")

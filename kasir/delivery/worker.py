@@ -43,6 +43,7 @@ from kasir.delivery.ssrf import GuardedResolver
 log = logging.getLogger("kasir.worker")
 
 RECORD_BATCH = 2000
+RECORD_LINGER = 0.005
 
 
 class SqliteWorkerLock:
@@ -207,6 +208,9 @@ class Worker:
                 finished = True
             else:
                 batch.append(first)
+                # Linger a moment so one commit carries many attempts; the receivers already
+                # have their events, only the bookkeeping waits.
+                await asyncio.sleep(RECORD_LINGER)
             while len(batch) < RECORD_BATCH and not self._results.empty():
                 item = self._results.get_nowait()
                 if item is None:
