@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from kasir import __version__
 from kasir.api import errors
 from kasir.api.body import BodySizeLimit
+from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.ratelimit import build_rate_limiter
 from kasir.api.routes import account, deliveries, metrics, payments, providers, webhooks
 from kasir.api.state import AppState
@@ -93,4 +94,21 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         return {"success": True, "status": "ok", "version": __version__}
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus the API-key schemes every merchant route accepts."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema["paths"].items():
+            if path in ("/health", "/metrics"):
+                continue
+            for operation in operations.values():
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+        app.openapi_schema = schema
+    return app.openapi_schema

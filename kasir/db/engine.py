@@ -16,6 +16,8 @@ import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 
+from kasir.db.fastpath import Query, convert
+
 T = TypeVar("T")
 
 # Set on a connection whose transaction created deliveries (kasir.delivery.outbox).
@@ -91,6 +93,7 @@ class Database:
         self._inline = self.is_sqlite and not offload
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._delivery_listeners: list[Callable[[], None]] = []
+        self._loop_connection: Any = None
 
     def on_new_deliveries(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that created deliveries (from any thread)."""
@@ -133,5 +136,44 @@ class Database:
             return self.read_sync(fn)
         return await anyio.to_thread.run_sync(self.read_sync, fn)
 
+    # -- the fast path for the hottest reads (see kasir.db.fastpath) ---------------------------
+
+    def fetch_one_sync(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+        dialect = self.engine.dialect.name
+        if self._inline:
+            # The event loop's own SQLite connection, taken out of the pool for good: only the
+            # loop thread uses it, one statement at a time, in autocommit.
+            if self._loop_connection is None:
+                fairy = self.engine.raw_connection()
+                fairy.detach()
+                self._loop_connection = fairy.dbapi_connection
+            cursor = self._loop_connection.cursor()
+            try:
+                cursor.execute(q.sql, params)
+                row = cursor.fetchone()
+                columns = [d[0] for d in cursor.description] if row is not None else []
+            finally:
+                cursor.close()
+        else:
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(q.text_for(dialect), params)
+                row = cursor.fetchone()
+                columns = [d[0] for d in cursor.description] if row is not None else []
+                cursor.close()
+                raw.rollback()  # end the implicit read transaction before the connection goes back
+            finally:
+                raw.close()
+        return None if row is None else convert(q, dialect, columns, tuple(row))
+
+    async def fetch_one(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+        if self._inline:
+            return self.fetch_one_sync(q, params)
+        return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params)
+
     def dispose(self) -> None:
+        if self._loop_connection is not None:
+            self._loop_connection.close()
+            self._loop_connection = None
         self.engine.dispose()

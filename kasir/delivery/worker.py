@@ -21,7 +21,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -103,8 +103,8 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        with self._queue_ownership() as owned:
-            if not owned:
+        async with self._queue_ownership() as owned:
+            if not owned:  # stopped while standing by
                 return
             connector = aiohttp.TCPConnector(
                 limit=self.settings.worker_concurrency,
@@ -128,19 +128,26 @@ class Worker:
                         with contextlib.suppress(asyncio.CancelledError):
                             await listener
 
-    @contextlib.contextmanager
-    def _queue_ownership(self) -> Iterator[bool]:
+    @contextlib.asynccontextmanager
+    async def _queue_ownership(self) -> AsyncIterator[bool]:
+        """On SQLite, wait until this worker holds the queue's lock (a second worker stands by
+        and takes over when the first one stops or dies); then take back stale leases."""
         if not self.db.is_sqlite:
             yield True
             return
         database = make_url(str(self.db.engine.url)).database or ""
-        lock = SqliteWorkerLock(os.path.abspath(database))
+        lock = SqliteWorkerLock(os.path.abspath(database))  # noqa: ASYNC240 - string work and one getcwd
         if not lock.try_acquire():
             log.warning("another delivery worker serves %s; this one stands by", database)
-            yield False
-            return
+            while not lock.try_acquire():
+                if self._stopping.is_set():
+                    yield False
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.worker_poll_interval)
+            log.info("the other worker stopped; this one serves %s now", database)
         try:
-            released = self.db.write_sync(queue.release_all_claims)
+            released = await self.db.write(queue.release_all_claims)
             if released:
                 log.info("took back %d delivery lease(s) left by a stopped worker", released)
             yield True

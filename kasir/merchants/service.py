@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from kasir.clock import utcnow
+from kasir.db.engine import Database
+from kasir.db.fastpath import AUTHENTICATE
 from kasir.db.tables import api_keys, merchants, webhook_settings
 from kasir.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from kasir.merchants.keys import (
@@ -133,23 +135,35 @@ def merchant_id_by_username(conn: Connection, username: str) -> int:
 
 
 def authenticate(conn: Connection, api_key: str) -> Principal:
-    """The merchant and mode an API key belongs to, or Unauthorized.
-
-    The lookup is by hash, so the database never compares the secret itself; the final
-    ``compare_digest`` keeps the comparison in constant time all the same.
-    """
-    mode = mode_of_key(api_key)
-    if mode is None:
-        raise Unauthorized("API key is not valid", code="invalid_api_key")
-    digest = hash_api_key(api_key)
+    """The merchant and mode an API key belongs to, or Unauthorized (Core path, for the CLI
+    and tests; the API uses :func:`authenticate_fast`)."""
+    digest = _digest_of(api_key)
     row = conn.execute(
         select(api_keys.c.merchant_id, api_keys.c.key_hash, api_keys.c.mode, merchants.c.username)
         .join(merchants, merchants.c.id == api_keys.c.merchant_id)
         .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
     ).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.mode != mode:
+    return _principal(None if row is None else row._asdict(), api_key, digest)
+
+
+async def authenticate_fast(db: Database, api_key: str) -> Principal:
+    digest = _digest_of(api_key)
+    return _principal(await db.fetch_one(AUTHENTICATE, {"key_hash": digest}), api_key, digest)
+
+
+def _digest_of(api_key: str) -> str:
+    if mode_of_key(api_key) is None:
         raise Unauthorized("API key is not valid", code="invalid_api_key")
-    return Principal(merchant_id=row.merchant_id, username=row.username, mode=mode, key_hash=digest)
+    return hash_api_key(api_key)
+
+
+def _principal(row: dict[str, Any] | None, api_key: str, digest: str) -> Principal:
+    # The lookup is by hash, so the database never compares the secret itself; compare_digest
+    # keeps the final comparison constant-time all the same.
+    if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["mode"] != mode_of_key(api_key):
+        raise Unauthorized("API key is not valid", code="invalid_api_key")
+    mode: Mode = "test" if row["mode"] == "test" else "live"
+    return Principal(merchant_id=row["merchant_id"], username=row["username"], mode=mode, key_hash=digest)
 
 
 def get_merchant(conn: Connection, merchant_id: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,7 +181,7 @@ def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> RowM
     return row
 
 
-def is_stale(row: RowMapping, now: datetime) -> bool:
+def is_stale(row: Mapping[Any, Any], now: datetime) -> bool:
     """Pending on disk but past its expiry: must be expired before anyone sees it."""
     return bool(row["status"] == "pending" and row["expires_at"] <= now)
 

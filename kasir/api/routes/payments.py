@@ -17,7 +17,8 @@ from kasir.api.routes.webhooks import guard_url
 from kasir.api.schemas import CreatePaymentBody, parse, parse_date
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.errors import InvalidRequest
+from kasir.db.fastpath import PAYMENT_BY_INVOICE
+from kasir.errors import InvalidRequest, NotFound
 from kasir.merchants.service import Principal
 from kasir.payments import service
 from kasir.payments.listing import MAX_LIMIT, STATUSES, PaymentFilter, list_payments
@@ -49,7 +50,8 @@ _CREATE_BODY: dict[str, Any] = {
 
 
 @bayargg_route(router, "create-payment", ["POST"], summary="Create a payment", openapi_extra=_CREATE_BODY)
-async def create_payment(request: Request, caller: Principal = Depends(principal)) -> JSONResponse:
+async def create_payment(request: Request) -> JSONResponse:
+    caller = await principal(request)
     state = app_state(request)
     params = await read_params(request)
     body: CreatePaymentBody = parse(CreatePaymentBody, params)
@@ -93,24 +95,43 @@ async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> d
     """The payment as it is now: a pending payment past its expiry is expired first (with its
     event), so no read ever shows a stale ``pending``."""
     state = app_state(request)
-    row = await state.db.read(lambda conn: service.get_payment(conn, caller, invoice))
+    row = await state.db.fetch_one(
+        PAYMENT_BY_INVOICE, {"invoice_id": invoice, "merchant_id": caller.merchant_id, "mode": caller.mode}
+    )
+    if row is None:
+        raise NotFound(f"payment {invoice} not found", code="payment_not_found")
     now = utcnow()
-    if service.is_stale(row, now):
+    if not service.is_stale(row, now):
+        return payment_view(row, state.settings.public_url)
+    payment_id = row["id"]
 
-        def expire(conn: Connection) -> Any:
-            service.expire_due(conn, now, state.settings.public_url, payment_id=row["id"])
-            return service.get_payment(conn, caller, invoice)
+    def expire(conn: Connection) -> Any:
+        service.expire_due(conn, now, state.settings.public_url, payment_id=payment_id)
+        return service.get_payment(conn, caller, invoice)
 
-        row = await state.db.write(expire)
-    return payment_view(row, state.settings.public_url)
+    return payment_view(await state.db.write(expire), state.settings.public_url)
 
 
-@bayargg_route(router, "check-payment", ["GET"], summary="Check a payment's status")
-async def check_payment(
-    request: Request,
-    invoice: str = Query(default="", description="Invoice ID, e.g. PAY-admin-1234567890-ABC123"),
-    caller: Principal = Depends(principal),
-) -> dict[str, Any]:
+_CHECK_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "invoice",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Invoice ID, e.g. PAY-admin-1234567890-ABC123",
+        }
+    ]
+}
+
+
+# check-payment and create-payment are the hot paths (pay pages poll one, shops call the other):
+# they take the Request alone and authenticate by a plain call, which spares FastAPI's
+# dependency resolution (~40 % of check-payment's time); openapi_extra keeps them documented.
+@bayargg_route(router, "check-payment", ["GET"], summary="Check a payment's status", openapi_extra=_CHECK_PARAMETERS)
+async def check_payment(request: Request) -> dict[str, Any]:
+    caller = await principal(request)
+    invoice = request.query_params.get("invoice", "")
     if not invoice.strip():
         raise InvalidRequest("invoice is required", field="invoice", code="missing_parameter")
     return {"success": True, **await _fresh_payment(request, caller, invoice.strip())}
