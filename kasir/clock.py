@@ -20,7 +20,9 @@ def to_wire(moment: datetime | None) -> str | None:
     """``2026-04-16 12:25:30`` in WIB, as seed 004 prints every timestamp."""
     if moment is None:
         return None
-    return moment.astimezone(WIB).strftime(WIRE_FORMAT)
+    m = moment.astimezone(WIB)
+    # The same text as strftime(WIRE_FORMAT), at a fraction of its cost (every answer has four).
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
 
 
 def wib_day_start(day: date) -> datetime:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -36,6 +38,28 @@ class Query:
 def query(name: str, sql: str, *, datetimes: tuple[str, ...] = (), booleans: tuple[str, ...] = ()) -> Query:
     sql = " ".join(sql.split())
     return Query(name, sql, frozenset(datetimes), frozenset(booleans), _PARAM.sub(r"%(\1)s", sql))
+
+
+def _to_sqlite(value: Any) -> Any:
+    # Exactly the text SQLAlchemy's SQLite DateTime writes: SQLite compares datetimes as text,
+    # so both paths must write the same bytes for ``expires_at <= now`` to mean the same thing.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def run(conn: Connection, q: Query, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run ``q`` on the driver cursor of a SQLAlchemy Connection, inside its transaction: for
+    the statements every create-payment runs (they are the write path's hot spots)."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        params = {name: _to_sqlite(value) for name, value in params.items()}
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(q.text_for(dialect), params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:
@@ -107,4 +131,49 @@ PAYMENT_BY_INVOICE = query(
     _SELECT_PAYMENT + " WHERE invoice_id = :invoice_id AND merchant_id = :merchant_id AND mode = :mode",
     datetimes=PAYMENT_DATETIMES,
     booleans=("use_qris_converter",),
+)
+
+# --- the create-payment write path ------------------------------------------------------------
+
+TAKEN_FINAL_AMOUNTS = query(
+    "taken_final_amounts",
+    """
+    SELECT final_amount FROM payments
+    WHERE mode = :mode AND channel_account = :account AND status = 'pending'
+      AND final_amount BETWEEN :low AND :high
+    """,
+)
+
+_INSERTED_COLUMNS = tuple(c for c in PAYMENT_COLUMNS if c != "id")
+INSERT_PAYMENT = query(
+    "insert_payment",
+    # A conflict on any unique index (a final amount taken meanwhile, a colliding invoice id)
+    # inserts nothing and returns no row.
+    "INSERT INTO payments ("  # noqa: S608 - constant column list; values are parameters
+    + ", ".join(_INSERTED_COLUMNS)
+    + ") VALUES ("
+    + ", ".join(":" + c for c in _INSERTED_COLUMNS)
+    + ") ON CONFLICT DO NOTHING RETURNING id",
+)
+
+INSERT_EVENT = query(
+    "insert_event",
+    """
+    INSERT INTO events (event_id, merchant_id, mode, type, payment_id, payload, created_at)
+    VALUES (:event_id, :merchant_id, :mode, :type, :payment_id, :payload, :created_at)
+    RETURNING id
+    """,
+)
+
+# Where an event goes: kind 1 is the callback settings, kind 2 each live endpoint.
+DELIVERY_TARGETS = query(
+    "delivery_targets",
+    """
+    SELECT 1 AS kind, NULL AS id, default_callback_url AS url, dialect, event_types
+    FROM webhook_settings WHERE merchant_id = :merchant_id AND mode = :mode
+    UNION ALL
+    SELECT 2, id, url, dialect, event_types FROM endpoints
+    WHERE merchant_id = :merchant_id AND mode = :mode AND enabled = :enabled
+      AND (expires_at IS NULL OR expires_at > :now)
+    """,
 )

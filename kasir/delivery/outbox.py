@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, text
+from sqlalchemy import Connection, insert, text
 
 from kasir import dialects
+from kasir.db import fastpath
 from kasir.db.engine import NEW_DELIVERIES
-from kasir.db.tables import deliveries, endpoints, events, webhook_settings
+from kasir.db.tables import deliveries
 
 EVENT_TYPES = frozenset(
     {
@@ -58,6 +59,9 @@ def event_matches(event_types: str | None, event_type: str) -> bool:
     return any(w == event_type or (w.endswith(".*") and event_type.startswith(w[:-1])) for w in wanted)
 
 
+_INSERT_DELIVERY = insert(deliveries)
+
+
 def delivery_targets(
     conn: Connection,
     *,
@@ -69,31 +73,18 @@ def delivery_targets(
     exclude_endpoint_id: int | None = None,
 ) -> list[Target]:
     targets: list[Target] = []
-    if event_type.startswith("payment."):
-        # Seed 004: the payment's own callback_url, else the default callback URL of the settings.
-        setting = conn.execute(
-            select(
-                webhook_settings.c.default_callback_url, webhook_settings.c.dialect, webhook_settings.c.event_types
-            ).where(webhook_settings.c.merchant_id == merchant_id, webhook_settings.c.mode == mode)
-        ).first()
-        if setting is not None:
-            url = callback_url or setting.default_callback_url
-            speaks_it = dialects.get(setting.dialect).event_name(event_type) is not None
-            if url and speaks_it and event_matches(setting.event_types, event_type):
-                targets.append(Target(url, setting.dialect, None))
-    for endpoint in conn.execute(
-        select(endpoints.c.id, endpoints.c.url, endpoints.c.dialect, endpoints.c.event_types).where(
-            endpoints.c.merchant_id == merchant_id,
-            endpoints.c.mode == mode,
-            endpoints.c.enabled.is_(True),
-            or_(endpoints.c.expires_at.is_(None), endpoints.c.expires_at > now),
-        )
-    ):
-        if endpoint.id == exclude_endpoint_id or not event_matches(endpoint.event_types, event_type):
-            continue
-        if dialects.get(endpoint.dialect).event_name(event_type) is None:
-            continue
-        targets.append(Target(endpoint.url, endpoint.dialect, endpoint.id))
+    params = {"merchant_id": merchant_id, "mode": mode, "now": now, "enabled": True}
+    for kind, endpoint_id, url, dialect, event_types in fastpath.run(conn, fastpath.DELIVERY_TARGETS, params):
+        if dialects.get(dialect).event_name(event_type) is None:
+            continue  # the receiver's dialect has no name for this event
+        if kind == 1:
+            # Seed 004: the payment's own callback_url, else the default callback URL. Only
+            # payment events go there.
+            url = callback_url or url
+            if url and event_type.startswith("payment.") and event_matches(event_types, event_type):
+                targets.append(Target(url, dialect, None))
+        elif endpoint_id != exclude_endpoint_id and event_matches(event_types, event_type):
+            targets.append(Target(url, dialect, endpoint_id))
     # The same URL in the same dialect would get the same bytes twice; once is enough.
     unique: dict[tuple[str, str], Target] = {}
     for target in targets:
@@ -107,7 +98,7 @@ def enqueue(
     if not targets:
         return
     conn.execute(
-        insert(deliveries),
+        _INSERT_DELIVERY,
         [
             {
                 "public_id": new_delivery_id(),
@@ -153,19 +144,19 @@ def record_event(
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = new_event_id()
-    row_id = conn.execute(
-        insert(events)
-        .values(
-            event_id=event_id,
-            merchant_id=merchant_id,
-            mode=mode,
-            type=type,
-            payment_id=payment_id,
-            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-            created_at=created_at,
-        )
-        .returning(events.c.id)
-    ).scalar_one()
+    [(row_id,)] = fastpath.run(
+        conn,
+        fastpath.INSERT_EVENT,
+        {
+            "event_id": event_id,
+            "merchant_id": merchant_id,
+            "mode": mode,
+            "type": type,
+            "payment_id": payment_id,
+            "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+            "created_at": created_at,
+        },
+    )
     targets = delivery_targets(
         conn,
         merchant_id=merchant_id,

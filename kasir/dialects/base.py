@@ -159,3 +159,42 @@ def canonical_type(hookshot: str, status: str) -> str:
     return {"paid": "payment.paid", "expired": "payment.expired", "cancelled": "payment.cancelled"}.get(
         status, f"payment.{status or 'updated'}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Hookshot:
+    """GitHub-style "hookshot" webhooks, the shape Digiflazz and Ilenpay share: an event header
+    (create/update/ping), a delivery id header, and a prefixed hex HMAC-SHA1 of the raw body."""
+
+    user_agent: str
+    event_header: str
+    delivery_header: str
+    signature_header: str
+    prefix: str  # "sha1=" (Digiflazz), "key=" (Ilenpay)
+
+    def headers(self, event_type: str, delivery_id: str, secret: str, body: bytes) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": self.user_agent,
+            self.event_header: hookshot_event(event_type),
+            self.delivery_header: delivery_id,
+            self.signature_header: self.prefix + hmac_hex(secret, body, "sha1"),
+        }
+
+    def check(
+        self, body: bytes, headers: Headers, secrets: Sequence[str]
+    ) -> tuple[dict[str, str], str, dict[str, Any]]:
+        """(lower-cased headers, event name, decoded body) once the signature is right."""
+        h = header_map(headers)
+        signature = require_header(h, self.signature_header)
+        event = require_header(h, self.event_header)
+        if not matches_any((self.prefix + hmac_hex(s, body, "sha1") for s in secrets), signature):
+            raise InvalidSignature(f"{self.signature_header} does not match")
+        return h, event, decode_json(body)
+
+
+def data_object(payload: Mapping[str, Any]) -> dict[str, Any]:
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise MalformedPayload('body must be {"data": {...}}')
+    return data

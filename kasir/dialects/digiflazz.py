@@ -9,23 +9,19 @@ from typing import Any
 
 from kasir.dialects.base import (
     Headers,
-    InvalidSignature,
-    MalformedPayload,
+    Hookshot,
     ReceivedEvent,
     Rendered,
     WebhookEvent,
     canonical_type,
-    decode_json,
+    data_object,
     encode_json,
-    header_map,
-    hmac_hex,
     hookshot_event,
-    matches_any,
-    require_header,
 )
 
 name = "digiflazz"
 has_timestamp = False
+HOOKSHOT = Hookshot("Digiflazz-Hookshot", "X-Digiflazz-Event", "X-Digiflazz-Delivery", "X-Hub-Signature", "sha1=")
 
 # Digiflazz's transaction status words for Kasir's payment statuses.
 STATUS_WORDS = {"pending": "Pending", "paid": "Sukses", "expired": "Gagal", "cancelled": "Gagal"}
@@ -55,33 +51,18 @@ def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
 
 
 def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, delivery_id: str) -> Rendered:
-    hookshot = hookshot_event(event.type)
-    payload = dict(event.data) if hookshot == "ping" else {"data": transaction(event.data, event.id)}
-    body = encode_json(payload)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Digiflazz-Hookshot",
-        "X-Digiflazz-Event": hookshot,
-        "X-Digiflazz-Delivery": delivery_id,
-        "X-Hub-Signature": "sha1=" + hmac_hex(secrets[0], body, "sha1"),
-    }
-    return Rendered(headers, body)
+    ping = event.type == "ping"
+    body = encode_json(dict(event.data) if ping else {"data": transaction(event.data, event.id)})
+    return Rendered(HOOKSHOT.headers(event.type, delivery_id, secrets[0], body), body)
 
 
 def verify(
     body: bytes, headers: Headers, secrets: Sequence[str], *, tolerance: int = 300, now: int | None = None
 ) -> ReceivedEvent:
-    h = header_map(headers)
-    signature = require_header(h, "X-Hub-Signature")
-    hookshot = require_header(h, "X-Digiflazz-Event")
-    if not matches_any(("sha1=" + hmac_hex(s, body, "sha1") for s in secrets), signature):
-        raise InvalidSignature("X-Hub-Signature does not match")
-    payload = decode_json(body)
+    h, hookshot, payload = HOOKSHOT.check(body, headers, secrets)
     if hookshot == "ping":
         return ReceivedEvent(id=h.get("x-digiflazz-delivery"), type="ping", data=payload, timestamp=None, dialect=name)
-    data = payload.get("data")
-    if not isinstance(data, dict):
-        raise MalformedPayload('body must be {"data": {...}}')
+    data = data_object(payload)
     return ReceivedEvent(
         id=data.get("trx_id"),
         type=canonical_type(hookshot, str(data.get("payment_status") or "")),

@@ -8,23 +8,19 @@ from typing import Any
 
 from kasir.dialects.base import (
     Headers,
-    InvalidSignature,
-    MalformedPayload,
+    Hookshot,
     ReceivedEvent,
     Rendered,
     WebhookEvent,
     canonical_type,
-    decode_json,
+    data_object,
     encode_json,
-    header_map,
-    hmac_hex,
     hookshot_event,
-    matches_any,
-    require_header,
 )
 
 name = "ilenpay"
 has_timestamp = False
+HOOKSHOT = Hookshot("Ilenpay-Hookshot", "X-Ilen-Event", "X-Ilen-Delivery", "X-Ilen-Signature", "key=")
 
 
 def event_name(event_type: str) -> str | None:
@@ -49,31 +45,16 @@ def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
 
 
 def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, delivery_id: str) -> Rendered:
-    hookshot = hookshot_event(event.type)
-    data = dict(event.data) if hookshot == "ping" else transaction(event.data, event.id)
+    data = dict(event.data) if event.type == "ping" else transaction(event.data, event.id)
     body = encode_json({"data": data})
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Ilenpay-Hookshot",
-        "X-Ilen-Event": hookshot,
-        "X-Ilen-Delivery": delivery_id,
-        "X-Ilen-Signature": "key=" + hmac_hex(secrets[0], body, "sha1"),
-    }
-    return Rendered(headers, body)
+    return Rendered(HOOKSHOT.headers(event.type, delivery_id, secrets[0], body), body)
 
 
 def verify(
     body: bytes, headers: Headers, secrets: Sequence[str], *, tolerance: int = 300, now: int | None = None
 ) -> ReceivedEvent:
-    h = header_map(headers)
-    signature = require_header(h, "X-Ilen-Signature")
-    hookshot = require_header(h, "X-Ilen-Event")
-    if not matches_any(("key=" + hmac_hex(s, body, "sha1") for s in secrets), signature):
-        raise InvalidSignature("X-Ilen-Signature does not match")
-    payload = decode_json(body)
-    data = payload.get("data")
-    if not isinstance(data, dict):
-        raise MalformedPayload('body must be {"data": {...}}')
+    h, hookshot, payload = HOOKSHOT.check(body, headers, secrets)
+    data = data_object(payload)
     return ReceivedEvent(
         id=data.get("hash") or h.get("x-ilen-delivery"),
         type=canonical_type(hookshot, str(data.get("payment_status") or "")),

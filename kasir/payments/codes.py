@@ -9,29 +9,30 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from kasir.db.tables import payments
+from kasir.db import fastpath
 
 CODE_MIN = 1
 CODE_MAX = 999
+_SAMPLES = 16
 
 
-def free_codes(conn: Connection, *, mode: str, channel_account: str, amount: int) -> list[int]:
-    """Codes whose final amount no pending payment on this account holds (as far as this
-    transaction can see)."""
-    taken = set(
-        conn.execute(
-            select(payments.c.final_amount).where(
-                payments.c.mode == mode,
-                payments.c.channel_account == channel_account,
-                payments.c.status == "pending",
-                payments.c.final_amount.between(amount + CODE_MIN, amount + CODE_MAX),
-            )
-        ).scalars()
-    )
-    return [code for code in range(CODE_MIN, CODE_MAX + 1) if amount + code not in taken]
+def taken_final_amounts(conn: Connection, *, mode: str, channel_account: str, amount: int) -> set[int]:
+    """Final amounts in this amount's range that pending payments on the account hold (as far
+    as this transaction can see)."""
+    params = {"mode": mode, "account": channel_account, "low": amount + CODE_MIN, "high": amount + CODE_MAX}
+    return {row[0] for row in fastpath.run(conn, fastpath.TAKEN_FINAL_AMOUNTS, params)}
 
 
-def pick(codes: list[int]) -> int:
-    return secrets.choice(codes)
+def pick_free(amount: int, taken: set[int]) -> int | None:
+    """A random free code, or None when all 999 are taken. Random so that two payments of the
+    same amount do not line up on neighbouring codes a buyer could confuse."""
+    if len(taken) >= CODE_MAX - CODE_MIN + 1:
+        return None
+    for _ in range(_SAMPLES):  # almost always the first draw: most ranges are nearly empty
+        code = CODE_MIN + secrets.randbelow(CODE_MAX - CODE_MIN + 1)
+        if amount + code not in taken:
+            return code
+    free = [code for code in range(CODE_MIN, CODE_MAX + 1) if amount + code not in taken]
+    return secrets.choice(free) if free else None

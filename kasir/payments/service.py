@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kasir.config import Settings
+from kasir.db import fastpath
 from kasir.db.tables import payments
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -51,17 +51,22 @@ def new_invoice_id(username: str, now: datetime) -> str:
     return f"PAY-{username}-{int(now.timestamp())}-{suffix}"
 
 
-def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> RowMapping | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING *: None when any unique index refused the row
-    (a final amount taken meanwhile, or an invoice id that collided)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(payments).values(**values).on_conflict_do_nothing().returning(*payments.c)
-    return conn.execute(statement).mappings().first()
+_PAYMENT_DEFAULTS = {column.name: None for column in payments.c}
+
+
+def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The new payment row, or None when a unique index refused it (we pick again)."""
+    row = {**_PAYMENT_DEFAULTS, **values}
+    inserted = fastpath.run(conn, fastpath.INSERT_PAYMENT, {k: v for k, v in row.items() if k != "id"})
+    if not inserted:
+        return None
+    row["id"] = inserted[0][0]
+    return row
 
 
 def create_payment(
     conn: Connection, principal: Principal, request: NewPayment, settings: Settings, now: datetime
-) -> RowMapping:
+) -> dict[str, Any]:
     method = METHODS.get(request.payment_method)
     if method is None:
         raise InvalidRequest(
@@ -69,16 +74,12 @@ def create_payment(
             field="payment_method",
             code="invalid_payment_method",
         )
-    merchant = get_merchant(conn, principal.merchant_id)
-    reason = unavailable_reason(method, merchant)
-    if reason is not None:
-        code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
-        error = Forbidden if code == "subscription_inactive" else InvalidRequest
-        raise error(
-            f"payment method {method.id} is not available: {reason}",
-            code=code,
-            field="payment_method",
-        )
+    if method.own_channel:  # the operator's QRIS needs no look at the merchant's settings
+        reason = unavailable_reason(method, get_merchant(conn, principal.merchant_id))
+        if reason is not None:
+            code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
+            error = Forbidden if code == "subscription_inactive" else InvalidRequest
+            raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
     maximum = method.max_amount(settings)
     if not settings.min_amount <= request.amount <= maximum:
         raise InvalidRequest(
@@ -96,16 +97,6 @@ def create_payment(
             )
 
     channel_account = method.channel_account(principal.merchant_id)
-    # A payment past its expiry still holds its code until someone expires it; do it now, so
-    # expired payments free their codes for this very request.
-    expire_due(
-        conn,
-        now,
-        settings.public_url,
-        mode=principal.mode,
-        channel_account=channel_account,
-        final_amount_range=(request.amount + codes.CODE_MIN, request.amount + codes.CODE_MAX),
-    )
     values: dict[str, Any] = {
         "merchant_id": principal.merchant_id,
         "mode": principal.mode,
@@ -126,11 +117,27 @@ def create_payment(
         "created_at": now,
         "expires_at": now + timedelta(seconds=settings.payment_ttl),
     }
+    expired_overdue = False
     for _ in range(_MAX_CODE_ATTEMPTS):
-        free = codes.free_codes(conn, mode=principal.mode, channel_account=channel_account, amount=request.amount)
-        if not free:
-            break
-        unique_code = codes.pick(free)
+        taken = codes.taken_final_amounts(
+            conn, mode=principal.mode, channel_account=channel_account, amount=request.amount
+        )
+        unique_code = codes.pick_free(request.amount, taken)
+        if unique_code is None:
+            if expired_overdue:
+                break
+            # Every code looks taken, but payments past their expiry still hold theirs until
+            # someone expires them: do it now, so they free their codes for this very request.
+            expire_due(
+                conn,
+                now,
+                settings.public_url,
+                mode=principal.mode,
+                channel_account=channel_account,
+                final_amount_range=(request.amount + codes.CODE_MIN, request.amount + codes.CODE_MAX),
+            )
+            expired_overdue = True
+            continue
         row = _insert_ignoring_conflicts(
             conn,
             {
@@ -150,7 +157,7 @@ def create_payment(
     )
 
 
-def _emit(conn: Connection, event: str, row: RowMapping, public_url: str, now: datetime) -> None:
+def _emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:
     record_event(
         conn,
         merchant_id=row["merchant_id"],

@@ -14,3 +14,10 @@ def test_wib_day_boundaries() -> None:
     assert wib_day_start(date(2026, 4, 16)) == datetime(2026, 4, 15, 17, 0, tzinfo=UTC)
     assert today_wib(datetime(2026, 4, 15, 17, 0, tzinfo=UTC)) == date(2026, 4, 16)
     assert today_wib(datetime(2026, 4, 15, 16, 59, 59, tzinfo=UTC)) == date(2026, 4, 15)
+
+
+def test_wire_format_matches_strftime_everywhere() -> None:
+    from kasir.clock import WIB, WIRE_FORMAT
+
+    for moment in (datetime(1999, 12, 31, 16, 59, 59, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)):
+        assert to_wire(moment) == moment.astimezone(WIB).strftime(WIRE_FORMAT)

@@ -58,7 +58,7 @@ async def create_payment(request: Request) -> JSONResponse:
     await guard_url(state, body.callback_url, "callback_url")
     raw_key = request.headers.get("idempotency-key")
     key = idempotency.check_key(raw_key) if raw_key is not None else None
-    fingerprint = idempotency.fingerprint(request.url.path.removesuffix(".php"), params)
+    fingerprint = idempotency.fingerprint(request.url.path.removesuffix(".php"), params) if key is not None else ""
     now = utcnow()
     settings = state.settings
 
