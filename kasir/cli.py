@@ -82,7 +82,7 @@ def serve(
     console.print(f"  API docs      {base}/docs")
     console.print(f"  OpenAPI       {base}/openapi.json")
     console.print(f"  bayar.gg API  {base}/api/create-payment.php …")
-    console.print(f"  pay page      {settings.public_url}/pay?invoice=…")
+    console.print(f"  payment links {settings.public_url}/pay?invoice=…  (the hosted pay page is not built yet)")
     if no_worker:
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
