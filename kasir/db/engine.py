@@ -8,6 +8,7 @@ deadlocking when a read lock is upgraded. PostgreSQL is used through psycopg 3.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from kasir.db.fastpath import Query, convert
 
 T = TypeVar("T")
+
+PG_POOL_SIZE = 20
 
 # Set on a connection whose transaction created deliveries (kasir.delivery.outbox).
 NEW_DELIVERIES = "kasir.new_deliveries"
@@ -46,7 +49,10 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         connect_args = {"options": "-c synchronous_commit=off"} if bookkeeping else {}
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
+        # A fixed pool, no overflow: overflow connections are closed when returned, and under
+        # load that meant a new PostgreSQL session every few requests. Database caps its threads
+        # at this size so nobody waits for a connection that will never come.
+        return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=0, pool_pre_ping=True, connect_args=connect_args)
     if bookkeeping:
         sqlite_synchronous = "NORMAL"
 
@@ -96,6 +102,11 @@ class Database:
         self._delivery_listeners: list[Callable[[], None]] = []
         self._loop_connection: Any = None
         self._queued: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        # One limiter per event loop (a limiter belongs to its loop; tests and `kasir serve`
+        # can drive one Database from more than one).
+        self._threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def on_new_deliveries(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that created deliveries (from any thread)."""
@@ -131,7 +142,7 @@ class Database:
     async def write(self, fn: Callable[[Connection], T]) -> T:
         if self._inline:
             return await self._group_commit(fn)
-        return await anyio.to_thread.run_sync(self.write_sync, fn)
+        return await anyio.to_thread.run_sync(self.write_sync, fn, limiter=self._limiter())
 
     # -- group commit (inline SQLite) -------------------------------------------------------
     #
@@ -194,7 +205,7 @@ class Database:
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._inline:
             return self.read_sync(fn)
-        return await anyio.to_thread.run_sync(self.read_sync, fn)
+        return await anyio.to_thread.run_sync(self.read_sync, fn, limiter=self._limiter())
 
     # -- the fast path for the hottest reads (see kasir.db.fastpath) ---------------------------
 
@@ -230,7 +241,16 @@ class Database:
     async def fetch_one(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         if self._inline:
             return self.fetch_one_sync(q, params)
-        return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params)
+        return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params, limiter=self._limiter())
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        """At most as many database threads as the pool has connections (PostgreSQL), or a few
+        (SQLite offload: one writer at a time anyway)."""
+        loop = asyncio.get_running_loop()
+        limiter = self._threads.get(loop)
+        if limiter is None:
+            limiter = self._threads[loop] = anyio.CapacityLimiter(PG_POOL_SIZE if not self.is_sqlite else 4)
+        return limiter
 
     def dispose(self) -> None:
         if self._loop_connection is not None:
