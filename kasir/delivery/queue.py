@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, not_, or_, select, update
+from sqlalchemy import Connection, and_, any_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
 from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, merchants, webhook_settings
+from kasir.db.types import UTCDateTime
 
 
 @dataclass(slots=True)
@@ -39,14 +40,14 @@ class Job:
     endpoint_public_id: str | None = None
 
 
-def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Job]:
-    """Take up to ``limit`` due deliveries and lease them to this worker.
-
-    A FIFO endpoint gives out only its oldest pending delivery, so a failing head holds the rest
-    back. On PostgreSQL the candidates are locked with SKIP LOCKED, so workers never wait on
-    each other nor take the same row; on SQLite the single worker holds the write lock anyway.
-    """
+def _claim_statement(dialect: str) -> Any:
+    """The claim, built once per dialect (it runs every time the worker wakes): FIFO endpoints
+    give out only their oldest pending delivery, so a failing head holds the rest back. On
+    PostgreSQL the candidates are locked with SKIP LOCKED, so workers never wait on each other
+    nor take the same row, and ``= ANY(ARRAY(…))`` keeps the planner from scanning every
+    delivery ever made (an ``IN`` subquery became a hash join over the table)."""
     earlier = aliased(deliveries)
+    now = bindparam("now", type_=UTCDateTime)
     candidates = (
         select(deliveries.c.id)
         .select_from(deliveries.outerjoin(endpoints, endpoints.c.id == deliveries.c.endpoint_id))
@@ -67,14 +68,17 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
             ),
         )
         .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         candidates = candidates.with_for_update(of=deliveries, skip_locked=True)
-    rows = conn.execute(
+        chosen = deliveries.c.id == any_(func.array(candidates.scalar_subquery()))
+    else:
+        chosen = deliveries.c.id.in_(candidates.scalar_subquery())
+    return (
         update(deliveries)
-        .where(deliveries.c.id.in_(candidates.scalar_subquery()))
-        .values(claimed_until=now + lease)
+        .where(chosen)
+        .values(claimed_until=bindparam("until", type_=UTCDateTime))
         .returning(
             deliveries.c.id,
             deliveries.c.public_id,
@@ -86,7 +90,15 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
             deliveries.c.endpoint_id,
             deliveries.c.event_id,
         )
-    ).all()
+    )
+
+
+_CLAIM = {dialect: _claim_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+    """Take up to ``limit`` due deliveries and lease them to this worker until ``now + lease``."""
+    rows = conn.execute(_CLAIM[conn.dialect.name], {"now": now, "limit": limit, "until": now + lease}).all()
     if not rows:
         return []
     return _load(conn, rows, now)
