@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -84,6 +85,7 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._results: asyncio.Queue[queue.Outcome | None] = asyncio.Queue()
         self._buckets = TokenBuckets()
+        self._watch: sqlite3.Connection | None = None
         self._lease = timedelta(seconds=settings.delivery_timeout + 30)
         db.on_new_deliveries(self.wake)
 
@@ -123,6 +125,9 @@ class Worker:
                         await asyncio.wait(self._inflight, timeout=self.settings.delivery_timeout + 5)
                     await self._results.put(None)
                     await recorder
+                    if self._watch is not None:
+                        self._watch.close()
+                        self._watch = None
                     if listener is not None:
                         listener.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -173,8 +178,32 @@ class Worker:
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             if len(jobs) < room:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.worker_poll_interval)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for new work: a wake from this process's commits, a NOTIFY (PostgreSQL), or, on
+        SQLite, another process's commit, seen as a change of ``PRAGMA data_version`` on a
+        connection of our own (a few microseconds to read, so we look every 5 ms)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.worker_poll_interval
+        watch = self._version_connection()
+        version = watch.execute("PRAGMA data_version").fetchone()[0] if watch is not None else None
+        while not self._wake.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(remaining, 0.005 if watch else remaining))
+            if watch is not None and watch.execute("PRAGMA data_version").fetchone()[0] != version:
+                return
+
+    def _version_connection(self) -> sqlite3.Connection | None:
+        if not self.db.is_sqlite:
+            return None
+        if self._watch is None:
+            database = make_url(str(self.db.engine.url)).database or ""
+            self._watch = sqlite3.connect(database, check_same_thread=False)
+        return self._watch
 
     def _claim(self, limit: int) -> Callable[[Connection], list[queue.Job]]:
         def claim(conn: Connection) -> list[queue.Job]:
