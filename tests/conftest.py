@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,27 @@ def row_counts(db: Database) -> dict[str, int]:
         }
 
     return db.read_sync(count)
+
+
+def table_dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table: catches updates as well as inserts and deletes."""
+
+    def dump(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            table.name: [tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            for table in metadata.sorted_tables
+        }
+
+    return db.read_sync(dump)
+
+
+@contextmanager
+def writes_nothing(db: Database) -> Iterator[None]:
+    """The block leaves every row of every table as it was."""
+    counts, rows = row_counts(db), table_dump(db)
+    yield
+    assert row_counts(db) == counts
+    assert table_dump(db) == rows
 
 
 def free_port() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -22,10 +21,10 @@ from fastapi.testclient import TestClient
 from kasir.app import create_app
 from kasir.config import Settings
 from kasir.db.engine import Database
-from kasir.db.tables import delivery_attempts, metadata
+from kasir.db.tables import delivery_attempts
 from kasir.delivery.ssrf import refusal
 from kasir.merchants.service import NewMerchant
-from tests.conftest import auth, row_counts
+from tests.conftest import auth, writes_nothing
 from tests.integration.delivery.conftest import RunningWorker, add_endpoint, delivery_rows, set_callback
 from tests.receivers import Receiver
 
@@ -104,25 +103,6 @@ def guarded(guarded_settings: Settings, db: Database) -> Iterator[TestClient]:
 def existing_endpoint(db: Database, merchant: NewMerchant) -> dict[str, Any]:
     """An endpoint to PATCH, on a public address."""
     return add_endpoint(db, merchant, PUBLIC_URL)
-
-
-def table_dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    def dump(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
-        return {
-            table.name: [tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in metadata.sorted_tables
-        }
-
-    return db.read_sync(dump)
-
-
-@contextmanager
-def writes_nothing(db: Database) -> Iterator[None]:
-    """No row is inserted, changed or deleted in any table."""
-    counts, rows = row_counts(db), table_dump(db)
-    yield
-    assert row_counts(db) == counts
-    assert table_dump(db) == rows
 
 
 def assert_refused(response: httpx.Response, code: str, field: str) -> None:

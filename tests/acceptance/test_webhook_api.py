@@ -15,7 +15,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -28,11 +27,11 @@ from kasir import dialects
 from kasir.app import create_app
 from kasir.config import Settings
 from kasir.db.engine import Database
-from kasir.db.tables import endpoints, metadata
+from kasir.db.tables import endpoints
 from kasir.dialects import InvalidSignature
 from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import NewMerchant
-from tests.conftest import auth, row_counts
+from tests.conftest import auth, row_counts, writes_nothing
 from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver, Reply
 
@@ -87,27 +86,6 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None,
     if field is not None:
         assert body.get("field") == field, body
     assert "Traceback" not in response.text
-
-
-def table_dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table: catches updates as well as inserts and deletes."""
-
-    def dump(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
-        return {
-            table.name: [tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in metadata.sorted_tables
-        }
-
-    return db.read_sync(dump)
-
-
-@contextmanager
-def writes_nothing(db: Database) -> Iterator[None]:
-    """The block leaves every row of every table as it was."""
-    counts, rows = row_counts(db), table_dump(db)
-    yield
-    assert row_counts(db) == counts
-    assert table_dump(db) == rows
 
 
 def success(response: httpx.Response, status: int = 200) -> dict[str, Any]:
