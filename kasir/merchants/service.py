@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from kasir.clock import utcnow
+from kasir.db import fastpath
 from kasir.db.engine import Database
 from kasir.db.fastpath import AUTHENTICATE
 from kasir.db.tables import api_keys, merchants, webhook_settings
@@ -135,15 +136,12 @@ def merchant_id_by_username(conn: Connection, username: str) -> int:
 
 
 def authenticate(conn: Connection, api_key: str) -> Principal:
-    """The merchant and mode an API key belongs to, or Unauthorized (Core path, for the CLI
-    and tests; the API uses :func:`authenticate_fast`)."""
+    """The merchant and mode an API key belongs to, or Unauthorized, inside the caller's
+    transaction (the CLI, tests); the API uses :func:`authenticate_fast`. Same named SQL."""
     digest = _digest_of(api_key)
-    row = conn.execute(
-        select(api_keys.c.merchant_id, api_keys.c.key_hash, api_keys.c.mode, merchants.c.username)
-        .join(merchants, merchants.c.id == api_keys.c.merchant_id)
-        .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
-    ).first()
-    return _principal(None if row is None else row._asdict(), api_key, digest)
+    rows = fastpath.run(conn, AUTHENTICATE, {"key_hash": digest})
+    columns = ("merchant_id", "mode", "key_hash", "username")
+    return _principal(dict(zip(columns, rows[0], strict=True)) if rows else None, api_key, digest)
 
 
 async def authenticate_fast(db: Database, api_key: str) -> Principal:
