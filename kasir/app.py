@@ -16,7 +16,7 @@ from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, deliveries, metrics, payments, providers, webhooks
+from kasir.api.routes import account, deliveries, metrics, mutations, payments, providers, webhooks
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -24,6 +24,7 @@ from kasir.delivery.metrics import DeliveryMetrics
 from kasir.delivery.ssrf import GuardedResolver
 from kasir.delivery.worker import Worker
 from kasir.logs import install_secret_masking
+from kasir.payments.sources import configured_sources, run_source
 from kasir.sweeper import run_sweeper
 
 
@@ -56,6 +57,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             db.on_new_deliveries(worker.wake)  # commits of the API wake the worker at once
             tasks.append(asyncio.create_task(worker.run(), name="kasir-worker"))
             tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
+            for source in configured_sources(settings, db):
+                tasks.append(asyncio.create_task(run_source(db, settings, source), name=f"kasir-source-{source.name}"))
         try:
             yield
         finally:
@@ -86,6 +89,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(account.router)
     app.include_router(webhooks.router)
     app.include_router(deliveries.router)
+    app.include_router(mutations.router)
     app.include_router(providers.router)
     app.include_router(metrics.router)
 
@@ -93,7 +97,12 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     async def health() -> dict[str, Any]:
         return {"success": True, "status": "ok", "version": __version__}
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    batch_limit = settings.max_mutation_body_bytes
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={mutations.MUTATIONS_PREFIX: batch_limit, mutations.FORWARDERS_PREFIX: batch_limit},
+    )
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
 

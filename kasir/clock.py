@@ -6,7 +6,9 @@ deployment a tzdata dependency.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+import re
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
 
 WIB = timezone(timedelta(hours=7), "WIB")
 WIRE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -32,3 +34,24 @@ def wib_day_start(day: date) -> datetime:
 
 def today_wib(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(WIB).date()
+
+
+def parse_moment(value: Any, *, naive: tzinfo = WIB) -> datetime:
+    """A point in time from outside: unix seconds (a number or its digits), ISO 8601 with an
+    offset, or a time without one (``2026-04-16 12:25:30``), read in ``naive``: WIB by default,
+    because that is how Indonesian banks, e-wallets and bayar.gg print times. Aware UTC out;
+    ``ValueError`` for anything else."""
+    if isinstance(value, bool):
+        raise ValueError("not a time")
+    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{9,12}\s*", value)):
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("unix time out of range") from None
+    if not isinstance(value, str):
+        raise ValueError("not a time")
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?", text):
+        raise ValueError("not a time")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment.replace(tzinfo=naive) if moment.tzinfo is None else moment).astimezone(UTC)

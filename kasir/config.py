@@ -56,6 +56,24 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1, description="Deliveries claimed per query.")
     worker_poll_interval: float = Field(default=1.0, gt=0, description="Seconds between polls when idle.")
 
+    # Confirmation from account mutations (DESIGN §5).
+    mutation_clock_grace: int = Field(
+        default=120, ge=0, description="Seconds of clock difference between a mutation source and Kasir forgiven."
+    )
+    mutation_late_window: int = Field(
+        default=24 * 3600, ge=0, description="How long after a payment expired a credit is flagged late for it."
+    )
+    max_mutation_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest body of a mutation batch (1,000 credits)."
+    )
+    sandbox_autopay: float = Field(
+        default=0, ge=0, description="Test mode: pay pending payments this many seconds after creation; 0 = off."
+    )
+    mutation_sources: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Pollers to run, comma-separated 'module:factory' (see docs/mutations.md).",
+    )
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
 
@@ -65,6 +83,13 @@ class Settings(BaseSettings):
         # KASIR_DELIVERY_RETRY_SCHEDULE=5,300,1800 as well as a JSON list.
         if isinstance(value, str):
             return [int(part) for part in value.strip().strip("[]").split(",") if part.strip()]
+        return value
+
+    @field_validator("mutation_sources", mode="before")
+    @classmethod
+    def _sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("public_url")

@@ -30,47 +30,73 @@ async def read_params(request: Request) -> dict[str, Any]:
         return {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            parsed = json.loads(raw, parse_float=_reject_float, parse_constant=_reject_float)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+        parsed = parse_json(raw)
         if not isinstance(parsed, dict):
             raise InvalidRequest("JSON body must be an object", code="invalid_json")
         return parsed
     if content_type in FORM_TYPES:
-        form = await request.form()
-        fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                raise InvalidRequest(f"{key}: file uploads are not accepted here", field=key)
-            fields[key] = value
-        return fields
+        return await _form_fields(request)
     raise UnsupportedMediaType(
         "send the body as application/json, application/x-www-form-urlencoded or multipart/form-data",
         code="unsupported_media_type",
     )
 
 
+async def read_json_or_form(request: Request) -> Any:
+    """``read_params``, but a JSON body may be any JSON value (a list of mutations, say)."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return parse_json(raw)
+    return await read_params(request)
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, parse_float=_reject_float, parse_constant=_reject_float)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+async def _form_fields(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            raise InvalidRequest(f"{key}: file uploads are not accepted here", field=key)
+        fields[key] = value
+    return fields
+
+
 class BodySizeLimit:
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming
     (a chunked body has no length to check up front)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+        """``larger``: path prefixes that take bigger bodies (a batch of 1,000 mutations)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = sorted((larger or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.larger:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
+        max_bytes = self.limit_for(scope["path"]) if self.larger else self.max_bytes
+        too_large = PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
+                if declared > max_bytes:
                     response = error_response(413, too_large.message, too_large.code)
                     await response(scope, receive, send)
                     return
@@ -82,7 +108,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise too_large
             return message
 

@@ -11,24 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kasir.api.errors import describe_validation_error
 from kasir.errors import InvalidRequest
+from kasir.money import whole_rupiah
 from kasir.payments.service import NewPayment
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-
-
-def whole_rupiah(value: Any, field: str = "amount") -> int:
-    """Money is an int: JSON integers, or digit strings as forms send them. No floats, no
-    ``"50.000"``, no booleans (``True`` is an int to Python, not to a merchant)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a whole number of rupiah")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,15}\s*", value):
-        return int(value)
-    raise ValueError("must be a whole number of rupiah, without decimals or separators")
 
 
 def optional_id(value: Any) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from kasir.db.fastpath import Query, convert
 
@@ -81,6 +82,14 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
     return engine
 
 
+_CONFLICT_RETRIES = 5
+
+
+def is_conflict(exc: DBAPIError) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back and may be retried."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+
+
 class Database:
     """Runs a unit of work ``fn(connection)`` in one transaction and commits it.
 
@@ -139,10 +148,19 @@ class Database:
         with self.snapshot() as connection:
             return fn(connection)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], *, retry_conflicts: bool = False) -> T:
+        """Run ``fn`` in a transaction and commit. ``retry_conflicts``: when PostgreSQL aborts the
+        transaction to break a deadlock or a serialization conflict, run ``fn`` again (it must
+        be safe to repeat, as a whole transaction that rolled back is)."""
         if self._inline:
             return await self._group_commit(fn)
-        return await anyio.to_thread.run_sync(self.write_sync, fn, limiter=self._limiter())
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return await anyio.to_thread.run_sync(self.write_sync, fn, limiter=self._limiter())
+            except DBAPIError as exc:
+                if not retry_conflicts or attempt == _CONFLICT_RETRIES - 1 or not is_conflict(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     # -- group commit (inline SQLite) -------------------------------------------------------
     #

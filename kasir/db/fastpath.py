@@ -13,6 +13,7 @@ datetimes and real booleans on both backends (tests/integration/db/test_fastpath
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +36,19 @@ class Query:
         return self.postgresql if dialect == "postgresql" else self.sql
 
 
-def query(name: str, sql: str, *, datetimes: tuple[str, ...] = (), booleans: tuple[str, ...] = ()) -> Query:
+def query(
+    name: str,
+    sql: str,
+    *,
+    datetimes: tuple[str, ...] = (),
+    booleans: tuple[str, ...] = (),
+    postgresql: str | None = None,
+) -> Query:
+    """``sql`` in sqlite3's ``:name`` style; ``postgresql`` when PostgreSQL needs other SQL
+    (an array parameter, a row lock), else the same text with psycopg's placeholders."""
     sql = " ".join(sql.split())
-    return Query(name, sql, frozenset(datetimes), frozenset(booleans), _PARAM.sub(r"%(\1)s", sql))
+    pg = " ".join((postgresql or sql).split())
+    return Query(name, sql, frozenset(datetimes), frozenset(booleans), _PARAM.sub(r"%(\1)s", pg))
 
 
 def _to_sqlite(value: Any) -> Any:
@@ -45,6 +56,8 @@ def _to_sqlite(value: Any) -> Any:
     # so both paths must write the same bytes for ``expires_at <= now`` to mean the same thing.
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, list):  # SQLite has no arrays: queries read a list with json_each()
+        return json.dumps(value)
     return value
 
 
@@ -60,6 +73,78 @@ def run(conn: Connection, q: Query, params: dict[str, Any]) -> list[tuple[Any, .
         return list(cursor.fetchall()) if cursor.description else []
     finally:
         cursor.close()
+
+
+def fetch_all(conn: Connection, q: Query, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """``run``, with each row as a dict of the Python types the Core path would give."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        params = {name: _to_sqlite(value) for name, value in params.items()}
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(q.text_for(dialect), params)
+        columns = [d[0] for d in cursor.description]
+        return [convert(q, dialect, columns, row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def run_many(conn: Connection, q: Query, rows: list[dict[str, Any]]) -> int:
+    """``executemany`` of ``q`` on the driver cursor, inside the caller's transaction; the number
+    of rows the statements changed."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        rows = [{name: _to_sqlite(value) for name, value in row.items()} for row in rows]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(q.text_for(dialect), rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def insert_values(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    returning: tuple[str, ...] = (),
+    on_conflict_do_nothing: bool = False,
+) -> list[tuple[Any, ...]]:
+    """One multi-row ``INSERT … VALUES (…), (…) RETURNING …``: a thousand rows cost one statement,
+    and unlike ``executemany`` it says which rows went in (with ``ON CONFLICT DO NOTHING``, the
+    rows a unique index refused are absent from the result). ``table`` and ``columns`` are
+    constants of the caller; values only ever travel as parameters."""
+    if not rows:
+        return []
+    dialect = conn.dialect.name
+    mark = "?" if dialect == "sqlite" else "%s"
+    group = "(" + ", ".join([mark] * len(columns)) + ")"
+    # SQLite allows 32,766 parameters per statement; stay well below, on both backends.
+    per_statement = max(1, 30_000 // len(columns))
+    result: list[tuple[Any, ...]] = []
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - see docstring
+                + ", ".join([group] * len(chunk))
+                + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
+                + (f" RETURNING {', '.join(returning)}" if returning else "")
+            )
+            params = [value for row in chunk for value in row]
+            if dialect == "sqlite":
+                params = [_to_sqlite(value) for value in params]
+            cursor.execute(sql, params)
+            if returning:
+                result.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return result
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:
@@ -176,4 +261,102 @@ DELIVERY_TARGETS = query(
     WHERE merchant_id = :merchant_id AND mode = :mode AND enabled = :enabled
       AND (expires_at IS NULL OR expires_at > :now)
     """,
+)
+
+# --- matching credits to payments (kasir.payments.matching) --------------------------------------
+
+_SELECT_PAYMENT_FOR_MATCHING = _SELECT_PAYMENT + " WHERE mode = :mode AND channel_account = :account"
+_PAYMENTS_IN_AMOUNTS_SQLITE = " AND final_amount IN (SELECT value FROM json_each(:amounts))"
+_PAYMENTS_IN_AMOUNTS_PG = " AND final_amount = ANY(:amounts)"
+
+# The pending payment holding each final amount (the partial unique index allows at most one
+# per account). On PostgreSQL the rows are locked, in id order so that two matchers never wait on
+# each other crosswise; on SQLite the transaction already holds the database's write lock.
+PENDING_BY_FINAL_AMOUNT = query(
+    "pending_by_final_amount",
+    _SELECT_PAYMENT_FOR_MATCHING + " AND status = 'pending'" + _PAYMENTS_IN_AMOUNTS_SQLITE + " ORDER BY id",
+    postgresql=_SELECT_PAYMENT_FOR_MATCHING
+    + " AND status = 'pending'"
+    + _PAYMENTS_IN_AMOUNTS_PG
+    + " ORDER BY id FOR UPDATE",
+    datetimes=PAYMENT_DATETIMES,
+    booleans=("use_qris_converter",),
+)
+
+# Payments that expired not long before a credit of their final amount came in: what a late
+# credit was most likely meant for.
+EXPIRED_BY_FINAL_AMOUNT = query(
+    "expired_by_final_amount",
+    _SELECT_PAYMENT_FOR_MATCHING
+    + " AND status = 'expired' AND expires_at > :since"
+    + _PAYMENTS_IN_AMOUNTS_SQLITE
+    + " ORDER BY expires_at DESC",
+    postgresql=_SELECT_PAYMENT_FOR_MATCHING
+    + " AND status = 'expired' AND expires_at > :since"
+    + _PAYMENTS_IN_AMOUNTS_PG
+    + " ORDER BY expires_at DESC",
+    datetimes=PAYMENT_DATETIMES,
+    booleans=("use_qris_converter",),
+)
+
+PAY_PAYMENT = query(
+    "pay_payment",
+    """
+    UPDATE payments SET status = 'paid', paid_at = :paid_at, paid_amount = :paid_amount,
+        paid_reff_num = :paid_reff_num, closed_at = :closed_at
+    WHERE id = :id AND status = 'pending'
+    """,
+)
+
+SETTLE_MUTATION = query(
+    "settle_mutation",
+    """
+    UPDATE mutations SET status = :status, payment_id = :payment_id, late_payment_id = :late_payment_id,
+        merchant_id = :merchant_id, settled_at = :settled_at, settled_by = :settled_by
+    WHERE id = :id
+    """,
+)
+
+MUTATION_COLUMNS = (
+    "id",
+    "public_id",
+    "mode",
+    "channel",
+    "channel_account",
+    "restricted_to",
+    "merchant_id",
+    "reference",
+    "amount",
+    "occurred_at",
+    "received_at",
+    "description",
+    "source",
+    "status",
+    "payment_id",
+    "late_payment_id",
+    "settled_at",
+    "settled_by",
+)
+MUTATION_DATETIMES = ("occurred_at", "received_at", "settled_at")
+
+_SELECT_MUTATION = (
+    "SELECT "  # noqa: S608 - constant column lists
+    + ", ".join("m." + c for c in MUTATION_COLUMNS)
+    + ", p.invoice_id AS invoice_id, l.invoice_id AS late_invoice_id"
+    + " FROM mutations m LEFT JOIN payments p ON p.id = m.payment_id"
+    + " LEFT JOIN payments l ON l.id = m.late_payment_id"
+)
+
+# The credits already on file under these references: a repeated reference is answered with
+# what the first report of it did.
+MUTATIONS_BY_REFERENCE = query(
+    "mutations_by_reference",
+    _SELECT_MUTATION  # noqa: S608 - constant SQL; values are parameters
+    + " WHERE m.mode = :mode AND m.channel_account = :account AND m.restricted_to IS :restricted_to"
+    + " AND m.reference IN (SELECT value FROM json_each(:references))",
+    postgresql=_SELECT_MUTATION
+    + " WHERE m.mode = :mode AND m.channel_account = :account"
+    + " AND m.restricted_to IS NOT DISTINCT FROM CAST(:restricted_to AS BIGINT)"
+    + " AND m.reference = ANY(:references)",
+    datetimes=MUTATION_DATETIMES,
 )

@@ -263,3 +263,69 @@ delivery_attempts = Table(
 )
 Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
 Index("ix_delivery_attempts_started", delivery_attempts.c.started_at)
+
+# Credits on a receiving account, as a mutation source reported them (seed 004's "mutasi"). A
+# credit whose final amount matches a pending payment pays it; the others stay here for a
+# person to reconcile. Rows are facts about money received and are never deleted.
+mutations = Table(
+    "mutations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("mode", String(4), nullable=False),
+    Column("channel", String(20), nullable=False),  # the payment method the account serves
+    Column("channel_account", String(60), nullable=False),  # as payments.channel_account
+    # On the operator's shared QRIS a credit a merchant reports may pay only that merchant's
+    # payments; NULL when the account itself says whose it is (the operator's own feed of the
+    # shared account, or a merchant-owned account).
+    Column("restricted_to", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=True),
+    # Whose reconciliation list shows it: the reporter, or for the operator's feed the merchant of
+    # the payment it paid (NULL while nobody's).
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=True),
+    Column("reference", String(100), nullable=False),  # the provider's own id of the credit
+    Column("amount", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("source", String(40), nullable=False),  # api | forwarder | import | sandbox | source:<name>
+    Column("status", String(10), nullable=False),
+    Column("payment_id", Id, ForeignKey("payments.id", ondelete="CASCADE"), nullable=True),
+    # For a late credit: the expired payment it most likely was meant for.
+    Column("late_payment_id", Id, ForeignKey("payments.id", ondelete="SET NULL"), nullable=True),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("settled_by", String(10), nullable=True),  # matching | manual
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint("status IN ('matched', 'unmatched', 'late')", name="status"),
+    CheckConstraint("amount > 0", name="amount"),
+    # A payment is paid by at most one credit, whatever the concurrency.
+    UniqueConstraint("payment_id"),
+    # A repeated reference is the same credit reported again.
+    UniqueConstraint("mode", "channel_account", "restricted_to", "reference", name="uq_mutations_reference"),
+)
+# NULLs are distinct in a unique constraint, so the unrestricted rows need an index of their own.
+Index(
+    "ix_mutations_reference_unrestricted",
+    mutations.c.mode,
+    mutations.c.channel_account,
+    mutations.c.reference,
+    unique=True,
+    sqlite_where=mutations.c.restricted_to.is_(None),
+    postgresql_where=mutations.c.restricted_to.is_(None),
+)
+Index("ix_mutations_merchant_status", mutations.c.merchant_id, mutations.c.mode, mutations.c.status, mutations.c.id)
+
+# The signed ingress for mutation forwarders (a phone app relaying bank notifications, a
+# statement service): one per merchant and mode. The secret is an HMAC key, so it is kept in clear.
+mutation_forwarders = Table(
+    "mutation_forwarders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("rotated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("merchant_id", "mode"),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)

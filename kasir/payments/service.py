@@ -148,7 +148,7 @@ def create_payment(
             },
         )
         if row is not None:
-            _emit(conn, "payment.created", row, settings.public_url, now)
+            emit(conn, "payment.created", row, settings.public_url, now)
             return row
     raise Conflict(
         f"no unique code is free for amount {request.amount} on {method.id}: "
@@ -157,7 +157,7 @@ def create_payment(
     )
 
 
-def _emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:
+def emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:
     record_event(
         conn,
         merchant_id=row["merchant_id"],
@@ -215,7 +215,7 @@ def cancel_payment(
             f"payment {invoice_id} is {current['status']}; only a pending payment can be cancelled",
             code="payment_not_pending",
         )
-    _emit(conn, "payment.cancelled", row, public_url, now)
+    emit(conn, "payment.cancelled", row, public_url, now)
     return row
 
 
@@ -248,7 +248,15 @@ def expire_due(
     if final_amount_range is not None:
         due &= payments.c.final_amount.between(*final_amount_range)
     if limit is not None:
-        due = payments.c.id.in_(select(payments.c.id).where(due).order_by(payments.c.expires_at).limit(limit))
+        # SKIP LOCKED (PostgreSQL; SQLite has one writer anyway): rows another node, or a
+        # matcher paying them right now, holds are left to it instead of waited for.
+        due = payments.c.id.in_(
+            select(payments.c.id)
+            .where(due)
+            .order_by(payments.c.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         due &= payments.c.status == "pending"
     rows = (
         conn.execute(update(payments).where(due).values(status="expired", closed_at=now).returning(*payments.c))
@@ -256,7 +264,7 @@ def expire_due(
         .all()
     )
     for row in rows:
-        _emit(conn, "payment.expired", row, public_url, now)
+        emit(conn, "payment.expired", row, public_url, now)
     return len(rows)
 
 
