@@ -1,4 +1,4 @@
-"""The ``kasir`` command: serve, migrate, merchant, demo."""
+"""The ``kasir`` command: serve, worker, migrate, merchant, demo, mutations, sandbox."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import stat
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,10 @@ from kasir.merchants.keys import Mode
 app = typer.Typer(help="Kasir: a self-hosted QRIS payment gateway.", no_args_is_help=True, add_completion=False)
 merchant_app = typer.Typer(help="Create and configure merchants.", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
+mutations_app = typer.Typer(help="Credits on receiving accounts: import statements, reconcile.", no_args_is_help=True)
+app.add_typer(mutations_app, name="mutations")
+sandbox_app = typer.Typer(help="Test mode: act as the customer.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -32,7 +37,11 @@ DEMO_KEY_FILE = "demo-merchant.json"
 
 
 def _database(settings: Settings) -> Database:
-    return Database(build_engine(settings.resolved_database_url))
+    """The database, migrated: any command may be a new user's first (``kasir merchant create``
+    before ``kasir migrate``), and an up-to-date schema costs one version lookup."""
+    db = Database(build_engine(settings.resolved_database_url))
+    upgrade(db.engine)
+    return db
 
 
 def _fail(exc: KasirError) -> typer.Exit:
@@ -45,7 +54,6 @@ def migrate() -> None:
     """Bring the database schema up to date (safe to run any number of times)."""
     settings = Settings()
     db = _database(settings)
-    upgrade(db.engine)
     db.dispose()
     console.print(f"database is up to date: {_safe_url(settings)}")
 
@@ -77,7 +85,6 @@ def serve(
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
         settings = settings.model_copy(update={"public_url": f"http://{local}:{port}"})
     db = _database(settings)
-    upgrade(db.engine)
     console.print(f"[bold]Kasir[/bold] on {base}  (database: {_safe_url(settings)})")
     console.print(f"  API docs      {base}/docs")
     console.print(f"  OpenAPI       {base}/openapi.json")
@@ -107,7 +114,6 @@ def worker() -> None:
     install_secret_masking()
     settings = Settings()
     db = _database(settings)
-    upgrade(db.engine)
     db.dispose()
     # On SQLite the worker's commits skip the fsync, so running them on the loop costs less than
     # the hop to a thread (measured in benchmarks/); PostgreSQL round trips go to threads.
@@ -278,7 +284,6 @@ def demo() -> None:
     """
     settings = Settings()
     db = _database(settings)
-    upgrade(db.engine)
     key_file = settings.home / DEMO_KEY_FILE
 
     def ensure(conn: Any) -> dict[str, Any]:
@@ -306,6 +311,206 @@ def demo() -> None:
     if "test_webhook_secret" in demo_info:
         console.print(f"  test webhook secret  {demo_info['test_webhook_secret']}")
     console.print(f"  (kept in {key_file})")
+
+
+def _merchant_id(conn: Any, username: str | None) -> int | None:
+    if username is None:
+        return None
+    for row in merchants.list_merchants(conn):
+        if row["username"] == username:
+            return int(row["id"])
+    raise KasirError(f"no merchant named {username!r}", code="merchant_not_found")
+
+
+@mutations_app.command("import")
+def mutations_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSON export.")],
+    channel: Annotated[str, typer.Option(help="Account the statement is of: qris, qris_user, gopay_qris, ovo.")],
+    merchant: Annotated[
+        str | None,
+        typer.Option(help="Whose account (username). Required for own channels; for qris it limits matching."),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="live (real statements) or test.")] = "live",
+    fmt: Annotated[str, typer.Option("--format", help="auto, csv or json.")] = "auto",
+    amount_column: Annotated[str | None, typer.Option(help="Column holding the amount.")] = None,
+    reference_column: Annotated[str | None, typer.Option(help="Column holding the provider's reference.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Column holding the time (WIB unless it says).")] = None,
+    description_column: Annotated[str | None, typer.Option(help="Column holding the description.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check the file; store nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tally as JSON.")] = False,
+) -> None:
+    """Import a statement export: each credit is matched to a pending payment exactly as a
+    reported one is; debits are skipped; a reference already imported is a no-op, so importing
+    overlapping statements is safe. A file with any unreadable row is refused as a whole."""
+    from rich.progress import Progress
+
+    from kasir.clock import utcnow
+    from kasir.payments.methods import METHODS
+    from kasir.payments.mutations import MAX_BATCH, Reporter
+    from kasir.payments.statements import StatementError, read_statement
+
+    if channel not in METHODS:
+        err_console.print(f"[red]error:[/red] --channel must be one of {', '.join(METHODS)}")
+        raise typer.Exit(code=2)
+    if mode not in ("test", "live"):
+        err_console.print("[red]error:[/red] --mode must be test or live")
+        raise typer.Exit(code=2)
+    settings = Settings()
+    columns = {
+        name: value
+        for name, value in (
+            ("amount", amount_column),
+            ("reference", reference_column),
+            ("occurred_at", time_column),
+            ("description", description_column),
+        )
+        if value
+    }
+    try:
+        statement = read_statement(
+            file, channel=channel, now=utcnow(), clock_grace=settings.mutation_clock_grace, columns=columns, fmt=fmt
+        )
+    except (StatementError, UnicodeDecodeError) as exc:
+        err_console.print(f"[red]error:[/red] {file}: {exc}")
+        raise typer.Exit(code=1) from None
+    if statement.errors:
+        for line, problem in statement.errors[:20]:
+            err_console.print(f"[red]line {line}:[/red] {problem}")
+        more = f" ({len(statement.errors) - 20} more not shown)" if len(statement.errors) > 20 else ""
+        err_console.print(f"[red]error:[/red] {len(statement.errors)} unreadable row(s){more}; nothing was imported")
+        raise typer.Exit(code=1)
+    tally = {"credits": len(statement.credits), "skipped": len(statement.skipped)}
+    if dry_run:
+        _print_tally(tally, as_json, f"{file}: would import")
+        return
+    db = _database(settings)
+    counts = {"matched": 0, "unmatched": 0, "late": 0, "duplicate": 0}
+    try:
+        merchant_id = db.read_sync(lambda conn: _merchant_id(conn, merchant))
+        reporter = Reporter(mode=mode, merchant_id=merchant_id, source="import")
+        credits = [credit for _line, credit in statement.credits]
+        with Progress(console=err_console, disable=as_json or not credits, transient=False) as progress:
+            task = progress.add_task(f"importing {file.name}", total=len(credits))
+            for start in range(0, len(credits), MAX_BATCH):
+                batch = credits[start : start + MAX_BATCH]
+                outcomes = db.write_sync(partial(_ingest_batch, reporter=reporter, batch=batch, settings=settings))
+                for outcome in outcomes:
+                    counts["duplicate" if outcome.duplicate else outcome.mutation["status"]] += 1
+                progress.advance(task, len(batch))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    _print_tally({**counts, "skipped": len(statement.skipped)}, as_json, f"{file}: imported")
+
+
+def _ingest_batch(conn: Any, *, reporter: Any, batch: list[Any], settings: Settings) -> list[Any]:
+    from kasir.clock import utcnow
+    from kasir.payments.matching import ingest
+
+    return ingest(conn, reporter, batch, settings, utcnow())
+
+
+def _print_tally(tally: dict[str, int], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(tally))
+        return
+    console.print(title + " " + ", ".join(f"{count} {name}" for name, count in tally.items()))
+
+
+@mutations_app.command("list")
+def mutations_list(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant's (username).")] = None,
+    mode: Annotated[str, typer.Option(help="live or test.")] = "live",
+    unmatched: Annotated[bool, typer.Option("--unmatched", help="Only what needs reconciling.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Credits, newest first: the operator's reconciliation view (every merchant's, and the
+    shared QRIS credits nobody's payment claimed)."""
+    import sqlalchemy as sa
+
+    from kasir.db.tables import mutations
+
+    settings = Settings()
+    db = _database(settings)
+
+    def read(conn: Any) -> list[dict[str, Any]]:
+        query = sa.select(mutations).where(mutations.c.mode == mode)
+        if merchant is not None:
+            query = query.where(mutations.c.merchant_id == _merchant_id(conn, merchant))
+        if unmatched:
+            query = query.where(mutations.c.status != "matched")
+        return [dict(r) for r in conn.execute(query.order_by(mutations.c.id.desc()).limit(limit)).mappings()]
+
+    try:
+        rows = db.read_sync(read)
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    from kasir.clock import to_wire
+
+    shown = [
+        {
+            "id": r["public_id"],
+            "channel": r["channel"],
+            "amount": r["amount"],
+            "reference": r["reference"],
+            "occurred_at": to_wire(r["occurred_at"]),
+            "status": r["status"],
+            "source": r["source"],
+        }
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    table = Table("id", "channel", "amount", "reference", "occurred (WIB)", "status", "source")
+    for r in shown:
+        table.add_row(
+            r["id"], r["channel"], f"{r['amount']:,}", r["reference"], r["occurred_at"], r["status"], r["source"]
+        )
+    console.print(table)
+
+
+@sandbox_app.command("pay")
+def sandbox_pay(
+    invoice: Annotated[str, typer.Argument(help="Invoice id of a test-mode payment.")],
+    amount: Annotated[int | None, typer.Option(help="Pay this instead of the exact final amount.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pay a test-mode payment as its customer would: a credit of its exact final amount goes
+    through matching, and payment.paid goes out to the merchant's webhooks."""
+    import sqlalchemy as sa
+
+    from kasir.clock import utcnow
+    from kasir.db.tables import payments
+    from kasir.errors import NotFound
+    from kasir.payments import sandbox
+    from kasir.payments.mutations import mutation_view
+
+    settings = Settings()
+    db = _database(settings)
+
+    def pay(conn: Any) -> dict[str, Any]:
+        row = conn.execute(sa.select(payments).where(payments.c.invoice_id == invoice)).mappings().first()
+        if row is None:
+            raise NotFound(f"payment {invoice} not found", code="payment_not_found")
+        return mutation_view(sandbox.pay(conn, dict(row), settings, utcnow(), amount=amount, source="sandbox").mutation)
+
+    try:
+        shown = db.write_sync(pay)
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(shown))
+    elif shown["status"] == "matched":
+        console.print(f"{invoice} is paid: credit {shown['id']} of Rp {shown['amount']:,} ({shown['reference']})")
+    else:
+        console.print(f"credit {shown['id']} of Rp {shown['amount']:,} was kept {shown['status']}; {invoice} is unpaid")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
