@@ -393,7 +393,9 @@ def mutations_import(
             task = progress.add_task(f"importing {file.name}", total=len(credits))
             for start in range(0, len(credits), MAX_BATCH):
                 batch = credits[start : start + MAX_BATCH]
-                outcomes = db.write_sync(partial(_ingest_batch, reporter=reporter, batch=batch, settings=settings))
+                outcomes = db.write_sync(
+                    partial(_ingest_batch, reporter=reporter, batch=batch, settings=settings), retry_conflicts=True
+                )
                 for outcome in outcomes:
                     counts["duplicate" if outcome.duplicate else outcome.mutation["status"]] += 1
                 progress.advance(task, len(batch))

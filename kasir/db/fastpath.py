@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -51,11 +52,17 @@ def query(
     return Query(name, sql, frozenset(datetimes), frozenset(booleans), _PARAM.sub(r"%(\1)s", pg))
 
 
-def _to_sqlite(value: Any) -> Any:
+@lru_cache(maxsize=1024)
+def _sqlite_text(value: datetime) -> str:
     # Exactly the text SQLAlchemy's SQLite DateTime writes: SQLite compares datetimes as text,
     # so both paths must write the same bytes for ``expires_at <= now`` to mean the same thing.
+    # Cached: a batch writes the same few instants (its ``now``) thousands of times.
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _to_sqlite(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _sqlite_text(value)
     if isinstance(value, list):  # SQLite has no arrays: queries read a list with json_each()
         return json.dumps(value)
     return value
@@ -308,13 +315,13 @@ PAY_PAYMENT = query(
     """,
 )
 
-SETTLE_MUTATION = query(
-    "settle_mutation",
-    """
-    UPDATE mutations SET status = :status, payment_id = :payment_id, late_payment_id = :late_payment_id,
-        merchant_id = :merchant_id, settled_at = :settled_at, settled_by = :settled_by
-    WHERE id = :id
-    """,
+# PostgreSQL only: a transaction-scoped lock per credit reference (a 64-bit hash of it), taken in
+# the order given (callers sort). A second report of a reference waits here until the first one's
+# transaction ends, and then finds it stored: repeats are answered, never raced.
+LOCK_REFERENCES = query(
+    "lock_references",
+    "SELECT 1",  # SQLite: the transaction already holds the only write lock
+    postgresql="SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) AS k",
 )
 
 MUTATION_COLUMNS = (

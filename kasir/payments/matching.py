@@ -22,6 +22,7 @@ round trip per credit.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import Connection
 
 from kasir.config import Settings
 from kasir.db import fastpath
+from kasir.db.engine import RetryTransaction
 from kasir.delivery.outbox import NewEvent, record_events
 from kasir.errors import InvalidRequest
 from kasir.payments.methods import METHODS
@@ -39,6 +41,11 @@ from kasir.payments.views import event_payload
 
 _INSERT_COLUMNS = (
     "public_id",
+    "status",
+    "payment_id",
+    "late_payment_id",
+    "settled_at",
+    "settled_by",
     "mode",
     "channel",
     "channel_account",
@@ -50,7 +57,6 @@ _INSERT_COLUMNS = (
     "received_at",
     "description",
     "source",
-    "status",
 )
 
 
@@ -68,6 +74,12 @@ class _Fresh:
     row: dict[str, Any]
     occurred_at: datetime
     order: int
+
+
+def _lock_key(mode: str, key: tuple[str, int | None, str]) -> int:
+    """A signed 64-bit name for a credit's reference, for PostgreSQL's advisory locks."""
+    digest = hashlib.blake2b(f"{mode}|{key[0]}|{key[1]}|{key[2]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def account_of(channel: str, reporter: Reporter) -> tuple[str, int | None]:
@@ -125,30 +137,12 @@ def ingest(
             order,
         )
 
-    # Insert in one global order: two PostgreSQL transactions inserting overlapping references
-    # then wait on each other in the same order, never crosswise.
-    ordered = sorted(first.items(), key=lambda item: (item[0][0], item[0][2]))
-    inserted = fastpath.insert_values(
-        conn,
-        "mutations",
-        _INSERT_COLUMNS,
-        [tuple(fresh.row[c] for c in _INSERT_COLUMNS) for _key, fresh in ordered],
-        returning=("id", "public_id"),
-        on_conflict_do_nothing=True,
-    )
-    ids = dict((public_id, row_id) for row_id, public_id in inserted)
+    if conn.dialect.name == "postgresql":
+        fastpath.run(conn, fastpath.LOCK_REFERENCES, {"keys": sorted({_lock_key(reporter.mode, k) for k in first})})
     results: dict[tuple[str, int | None, str], Outcome] = {}
-    fresh: list[_Fresh] = []
     repeated: dict[tuple[str, int | None], list[str]] = {}
-    for key, item in ordered:
-        row_id = ids.get(item.row["public_id"])
-        if row_id is None:
-            repeated.setdefault((key[0], key[1]), []).append(key[2])
-        else:
-            item.row["id"] = row_id
-            fresh.append(item)
-            results[key] = Outcome(item.row, duplicate=False)
-
+    for account, restricted_to, reference in first:
+        repeated.setdefault((account, restricted_to), []).append(reference)
     for (account, restricted_to), references in repeated.items():
         for row in fastpath.fetch_all(
             conn,
@@ -157,17 +151,21 @@ def ingest(
         ):
             results[(account, restricted_to, row["reference"])] = Outcome(row, duplicate=True)
 
+    fresh = [item for key, item in first.items() if key not in results]
     if fresh:
         _match(conn, fresh, reporter.mode, settings, now, grace)
-    missing = [key for key in first if key not in results]
-    if missing:  # a conflict on something other than the reference: cannot happen, must not pass
-        raise RuntimeError(f"credits neither stored nor found: {missing[:3]}")
+    for key, item in first.items():
+        results.setdefault(key, Outcome(item.row, duplicate=False))
     return [Outcome(results[key].mutation, results[key].duplicate or repeat) for key, repeat in keyed]
 
 
 def _match(
     conn: Connection, fresh: list[_Fresh], mode: str, settings: Settings, now: datetime, grace: timedelta
 ) -> None:
+    """Decide what each new credit pays, then write it all: the credits with their outcome,
+    the payments, the events. The credits are written before the payments change: should one
+    have been stored by a concurrent transaction after all (the reference locks in ``ingest``
+    make that impossible), the batch rolls back to be run again rather than pay twice."""
     by_account: dict[str, list[_Fresh]] = {}
     for item in fresh:
         by_account.setdefault(item.row["channel_account"], []).append(item)
@@ -201,42 +199,10 @@ def _match(
             else:
                 del pending[item.row["amount"]]
                 paid.append((item, payment))
-
-    for payment_id in stale:
-        expire_due(conn, now, settings.public_url, payment_id=payment_id)
     if unresolved:
         late.extend(_late_candidates(conn, unresolved, mode, settings, grace))
 
-    if paid:
-        changed = fastpath.run_many(
-            conn,
-            fastpath.PAY_PAYMENT,
-            [
-                {
-                    "id": payment["id"],
-                    # When the money came, as the source saw it, within the payment's life.
-                    "paid_at": min(max(item.occurred_at, payment["created_at"]), now),
-                    "paid_amount": item.row["amount"],
-                    "paid_reff_num": item.row["reference"],
-                    "closed_at": now,
-                }
-                for item, payment in paid
-            ],
-        )
-        if changed != len(paid):  # the candidates were locked; anything else is a bug, not a race
-            raise RuntimeError(f"{len(paid) - changed} matched payment(s) were no longer pending")
-
-    settled: list[dict[str, Any]] = []
-    events: list[NewEvent] = []
-    timestamp = int(now.timestamp())
     for item, payment in paid:
-        payment.update(
-            status="paid",
-            paid_at=min(max(item.occurred_at, payment["created_at"]), now),
-            paid_amount=item.row["amount"],
-            paid_reff_num=item.row["reference"],
-            closed_at=now,
-        )
         item.row.update(
             status="matched",
             payment_id=payment["id"],
@@ -245,7 +211,59 @@ def _match(
             settled_at=now,
             settled_by="matching",
         )
-        settled.append(item.row)
+    for item, payment in late:
+        item.row.update(
+            status="late",
+            late_payment_id=payment["id"],
+            late_invoice_id=payment["invoice_id"],
+            merchant_id=item.row["merchant_id"] or payment["merchant_id"],
+        )
+
+    # One global order: two PostgreSQL transactions inserting overlapping references wait on
+    # each other in the same order, never crosswise.
+    ordered = sorted(fresh, key=lambda i: (i.row["channel_account"], i.row["reference"]))
+    inserted = fastpath.insert_values(
+        conn,
+        "mutations",
+        _INSERT_COLUMNS,
+        [tuple(item.row[c] for c in _INSERT_COLUMNS) for item in ordered],
+        returning=("id",),
+        on_conflict_do_nothing=True,
+    )
+    if len(inserted) != len(ordered):
+        raise RetryTransaction("a concurrent report stored some of these credits first")
+
+    for payment_id in stale:
+        expire_due(conn, now, settings.public_url, payment_id=payment_id)
+    if not paid:
+        return
+    changed = fastpath.run_many(
+        conn,
+        fastpath.PAY_PAYMENT,
+        [
+            {
+                "id": payment["id"],
+                # When the money came, as the source saw it, within the payment's life.
+                "paid_at": min(max(item.occurred_at, payment["created_at"]), now),
+                "paid_amount": item.row["amount"],
+                "paid_reff_num": item.row["reference"],
+                "closed_at": now,
+            }
+            for item, payment in paid
+        ],
+    )
+    if changed != len(paid):  # the candidates are locked; anything else is a bug, not a race
+        raise RuntimeError(f"{len(paid) - changed} matched payment(s) were no longer pending")
+    timestamp = int(now.timestamp())
+    events: list[NewEvent] = []
+    for item, payment in paid:
+        payment.update(
+            status="paid",
+            paid_at=min(max(item.occurred_at, payment["created_at"]), now),
+            paid_amount=item.row["amount"],
+            paid_reff_num=item.row["reference"],
+            closed_at=now,
+        )
         events.append(
             NewEvent(
                 merchant_id=payment["merchant_id"],
@@ -256,32 +274,7 @@ def _match(
                 callback_url=payment["callback_url"],
             )
         )
-    for item, payment in late:
-        item.row.update(
-            status="late",
-            late_payment_id=payment["id"],
-            late_invoice_id=payment["invoice_id"],
-            merchant_id=item.row["merchant_id"] or payment["merchant_id"],
-        )
-        settled.append(item.row)
-    fastpath.run_many(
-        conn,
-        fastpath.SETTLE_MUTATION,
-        [
-            {
-                "id": row["id"],
-                "status": row["status"],
-                "payment_id": row["payment_id"],
-                "late_payment_id": row["late_payment_id"],
-                "merchant_id": row["merchant_id"],
-                "settled_at": row["settled_at"],
-                "settled_by": row["settled_by"],
-            }
-            for row in settled
-        ],
-    )
-    if events:
-        record_events(conn, events, now)
+    record_events(conn, events, now)
 
 
 def _late_candidates(

@@ -87,7 +87,7 @@ async def poll_once(db: Database, settings: Settings, source: MutationSource) ->
             def work(conn: Connection, batch: list[Credit] = batch, reporter: Reporter = reporter) -> list[Any]:
                 return ingest(conn, reporter, batch, settings, utcnow())
 
-            for outcome in await db.write(work):
+            for outcome in await db.write(work, retry_conflicts=True):
                 counts["duplicate" if outcome.duplicate else outcome.mutation["status"]] += 1
     return Tally(**counts)
 

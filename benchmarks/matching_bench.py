@@ -1,0 +1,251 @@
+"""Matching 100,000 credits against 100,000 pending payments (DESIGN.md §9: ≤ 5 s).
+
+For each database (SQLite file in a temp folder, and/or a scratch PostgreSQL database):
+
+1. a fresh database is migrated; one merchant, with a default callback URL so that every
+   ``payment.paid`` also writes its delivery row, as it would live;
+2. 100,000 pending payments on the shared QRIS account are written in bulk (unique final
+   amounts, created a minute ago, valid for a day);
+3. **kasir**: 100,000 credits of exactly those amounts, shuffled, go through
+   ``kasir.payments.matching.ingest`` in batches of 1,000 (the API's batch limit), one
+   transaction and one commit each, as ``POST /v1/mutations`` or a statement import runs them;
+   then every payment is checked paid once with one event and one delivery;
+4. **raw writes**, the baseline, on a second fresh database seeded the same way: the same rows
+   written with no checks and no matching (per batch one multi-row insert of the credits, an
+   ``executemany`` update of the payments by id, a multi-row insert of the events with payloads of
+   the same size, a commit). It is the floor any implementation pays for the same durable writes.
+
+The report gives both times and their ratio. Run::
+
+    .venv/bin/python benchmarks/matching_bench.py                      # SQLite and PostgreSQL
+    .venv/bin/python benchmarks/matching_bench.py --database sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import secrets
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from api_bench import PG_ADMIN_URL, cpu_model, fresh_database, git_revision
+from rich.console import Console
+from rich.table import Table
+
+from kasir.clock import utcnow
+from kasir.config import Settings
+from kasir.db import fastpath
+from kasir.db.engine import Database, build_engine
+from kasir.db.migrate import upgrade
+from kasir.db.tables import deliveries, events, payments
+from kasir.delivery.service import update_callback_settings
+from kasir.merchants.service import Principal, authenticate, create_merchant
+from kasir.payments.matching import ingest
+from kasir.payments.mutations import Credit, Reporter, new_mutation_id
+from kasir.payments.views import event_payload
+
+HERE = Path(__file__).resolve().parent
+TARGET_SECONDS = 5.0
+console = Console()
+
+_PAYMENT_COLUMNS = tuple(c for c in fastpath.PAYMENT_COLUMNS if c != "id")
+
+
+def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[int]]:
+    """A merchant with a callback URL, and ``count`` pending payments; their final amounts."""
+    upgrade(db.engine)
+    created = db.write_sync(lambda conn: create_merchant(conn, name="Bench", username="bench"))
+    principal = db.read_sync(lambda conn: authenticate(conn, created.test_api_key))
+    db.write_sync(
+        lambda conn: update_callback_settings(
+            conn, principal, {"default_callback_url": "http://127.0.0.1:9/callback"}, utcnow()
+        )
+    )
+    now = utcnow()
+    finals = []
+    rows = []
+    for i in range(count):
+        # 999 codes per amount: amounts a thousand apart keep every final amount distinct.
+        amount, code = 10_000 + 1000 * (i // 999), i % 999 + 1
+        finals.append(amount + code)
+        values = {c: None for c in _PAYMENT_COLUMNS}
+        values.update(
+            invoice_id=f"PAY-bench-{int(now.timestamp())}-{i:07d}",
+            merchant_id=principal.merchant_id,
+            mode="test",
+            payment_method="qris",
+            channel_account="platform:qris",
+            amount=amount,
+            unique_code=code,
+            final_amount=amount + code,
+            status="pending",
+            use_qris_converter=False,
+            created_at=now - timedelta(minutes=1),
+            expires_at=now + timedelta(days=1),
+        )
+        rows.append(tuple(values[c] for c in _PAYMENT_COLUMNS))
+    for start in range(0, count, 10_000):
+        db.write_sync(
+            lambda conn, start=start: fastpath.insert_values(
+                conn, "payments", _PAYMENT_COLUMNS, rows[start : start + 10_000]
+            )
+        )
+    return principal, finals
+
+
+def run_kasir(db: Database, settings: Settings, principal: Principal, finals: list[int], batch: int) -> float:
+    credits = [Credit("qris", amount, f"BENCH-{i:07d}") for i, amount in enumerate(finals)]
+    random.Random(7).shuffle(credits)
+    reporter = Reporter(mode="test", merchant_id=principal.merchant_id, source="bench")
+    started = time.perf_counter()
+    for start in range(0, len(credits), batch):
+        chunk = credits[start : start + batch]
+        db.write_sync(lambda conn, chunk=chunk: ingest(conn, reporter, chunk, settings, utcnow()))
+    return time.perf_counter() - started
+
+
+def verify(db: Database, count: int) -> dict[str, int]:
+    def tally(conn: sa.Connection) -> dict[str, int]:
+        def scalar(query: Any) -> int:
+            return int(conn.execute(query).scalar_one())
+
+        return {
+            "paid": scalar(sa.select(sa.func.count()).select_from(payments).where(payments.c.status == "paid")),
+            "events": scalar(sa.select(sa.func.count()).select_from(events).where(events.c.type == "payment.paid")),
+            "payments_with_one_event": scalar(
+                sa.select(sa.func.count()).select_from(
+                    sa.select(events.c.payment_id)
+                    .where(events.c.type == "payment.paid")
+                    .group_by(events.c.payment_id)
+                    .having(sa.func.count() == 1)
+                    .subquery()
+                )
+            ),
+            "deliveries": scalar(sa.select(sa.func.count()).select_from(deliveries)),
+        }
+
+    found = db.read_sync(tally)
+    expected = {"paid": count, "events": count, "payments_with_one_event": count, "deliveries": count}
+    if found != expected:
+        raise SystemExit(f"matching was wrong: {found} != {expected}")
+    return found
+
+
+_RAW_MUTATION_COLUMNS = (
+    "public_id",
+    "mode",
+    "channel",
+    "channel_account",
+    "merchant_id",
+    "reference",
+    "amount",
+    "occurred_at",
+    "received_at",
+    "source",
+    "status",
+)
+_RAW_EVENT_COLUMNS = ("event_id", "merchant_id", "mode", "type", "payment_id", "payload", "created_at")
+
+
+def run_raw(db: Database, settings: Settings, principal: Principal, finals: list[int], batch: int) -> float:
+    """The baseline: the same durable writes, with no checks and no matching logic."""
+    ids = db.read_sync(
+        lambda conn: dict(conn.execute(sa.select(payments.c.final_amount, payments.c.id)).tuples().all())
+    )
+    sample = db.read_sync(lambda conn: dict(conn.execute(sa.select(payments).limit(1)).mappings().one()))
+    order = list(enumerate(finals))
+    random.Random(7).shuffle(order)
+    pay = fastpath.query("raw_pay", "UPDATE payments SET status = 'paid', paid_amount = :amount WHERE id = :id")
+    started = time.perf_counter()
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        now = utcnow()
+
+        def write(conn: sa.Connection, chunk: list[tuple[int, int]] = chunk, now: Any = now) -> None:
+            fastpath.insert_values(
+                conn,
+                "mutations",
+                _RAW_MUTATION_COLUMNS,
+                [
+                    (new_mutation_id(), "test", "qris", "platform:qris", principal.merchant_id, f"RAW-{i}", a, now, now)
+                    + ("bench", "matched")
+                    for i, a in chunk
+                ],
+            )
+            fastpath.run_many(conn, pay, [{"id": ids[a], "amount": a} for _i, a in chunk])
+            payload = json.dumps(event_payload("payment.paid", sample, settings.public_url, int(now.timestamp())))
+            fastpath.insert_values(
+                conn,
+                "events",
+                _RAW_EVENT_COLUMNS,
+                [
+                    ("evt_" + secrets.token_hex(12), principal.merchant_id, "test", "payment.paid", ids[a], payload, now)
+                    for _i, a in chunk
+                ],
+            )
+
+        db.write_sync(write)
+    return time.perf_counter() - started
+
+
+def measure(kind: str, count: int, batch: int, pg_admin_url: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"database": kind, "payments": count, "credits": count, "batch": batch}
+    for case in ("raw", "kasir"):
+        with fresh_database(kind, pg_admin_url) as target:
+            settings = Settings(home=target.home, database_url=target.url, payment_ttl=86400)
+            db = Database(build_engine(settings.resolved_database_url))
+            try:
+                console.print(f"[dim]{kind}: seeding {count:,} pending payments for {case}…[/dim]")
+                principal, finals = seed(db, settings, count)
+                runner = run_kasir if case == "kasir" else run_raw
+                seconds = runner(db, settings, principal, finals, batch)
+                if case == "kasir":
+                    result["verified"] = verify(db, count)
+                result[f"{case}_seconds"] = round(seconds, 3)
+            finally:
+                db.dispose()
+    result["kasir_per_second"] = round(count / result["kasir_seconds"])
+    result["ratio_to_raw"] = round(result["kasir_seconds"] / result["raw_seconds"], 2)
+    result["target_seconds"] = TARGET_SECONDS
+    result["meets_target"] = result["kasir_seconds"] <= TARGET_SECONDS
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--count", type=int, default=100_000, help="pending payments, and credits")
+    parser.add_argument("--batch", type=int, default=1000, help="credits per transaction")
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "matching.json")
+    args = parser.parse_args()
+    kinds = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+    results = [measure(kind, args.count, args.batch, args.pg_admin_url) for kind in kinds]
+
+    table = Table("database", "credits", "kasir", "credits/s", "raw writes", "kasir ÷ raw", f"≤ {TARGET_SECONDS:.0f} s")
+    for r in results:
+        table.add_row(
+            r["database"],
+            f"{r['credits']:,}",
+            f"{r['kasir_seconds']:.2f} s",
+            f"{r['kasir_per_second']:,}",
+            f"{r['raw_seconds']:.2f} s",
+            f"{r['ratio_to_raw']:.2f}×",
+            "[green]yes[/green]" if r["meets_target"] else "[red]no[/red]",
+        )
+    console.print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"results": results, "git_revision": git_revision(), "cpu": cpu_model(), "measured_at": utcnow().isoformat()}
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"[dim]written to {args.out}[/dim]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
