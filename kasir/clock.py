@@ -54,4 +54,7 @@ def parse_moment(value: Any, *, naive: tzinfo = WIB) -> datetime:
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?", text):
         raise ValueError("not a time")
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment.replace(tzinfo=naive) if moment.tzinfo is None else moment).astimezone(UTC)
+    try:
+        return (moment.replace(tzinfo=naive) if moment.tzinfo is None else moment).astimezone(UTC)
+    except OverflowError:  # year 1 in WIB, year 9999 west of UTC: outside what datetime holds
+        raise ValueError("time out of range") from None

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
@@ -128,10 +129,13 @@ def insert_values(
     if not rows:
         return []
     dialect = conn.dialect.name
-    mark = "?" if dialect == "sqlite" else "%s"
-    group = "(" + ", ".join([mark] * len(columns)) + ")"
-    # SQLite allows 32,766 parameters per statement; stay well below, on both backends.
+    if dialect == "postgresql":
+        return _insert_unnest(conn, table, columns, rows, returning, on_conflict_do_nothing)
+    group = "(" + ", ".join(["?"] * len(columns)) + ")"
+    # SQLite allows 32,766 parameters per statement; stay well below.
     per_statement = max(1, 30_000 // len(columns))
+    width = len(columns)
+    datetimes = _datetime_positions(table, columns)
     result: list[tuple[Any, ...]] = []
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -143,15 +147,53 @@ def insert_values(
                 + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
                 + (f" RETURNING {', '.join(returning)}" if returning else "")
             )
-            params = [value for row in chunk for value in row]
-            if dialect == "sqlite":
-                params = [_to_sqlite(value) for value in params]
+            params = list(chain.from_iterable(chunk))
+            for position in datetimes:  # only the datetime columns need converting
+                params[position::width] = [_to_sqlite(v) for v in params[position::width]]
             cursor.execute(sql, params)
             if returning:
                 result.extend(cursor.fetchall())
     finally:
         cursor.close()
     return result
+
+
+@lru_cache(maxsize=64)
+def _datetime_positions(table: str, columns: tuple[str, ...]) -> tuple[int, ...]:
+    from kasir.db.tables import metadata
+    from kasir.db.types import UTCDateTime
+
+    types = metadata.tables[table].c
+    return tuple(i for i, c in enumerate(columns) if isinstance(types[c].type, UTCDateTime))
+
+
+def _insert_unnest(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    returning: tuple[str, ...],
+    on_conflict_do_nothing: bool,
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: the rows as one array per column, ``INSERT … SELECT * FROM unnest(…)``. A
+    statement with a placeholder per value would make psycopg parse tens of thousands of them
+    every time (it caches only short queries); this one has a placeholder per column."""
+    from kasir.db.tables import metadata  # the tables know their types; fastpath stays below them
+
+    types = metadata.tables[table].c
+    # %b: binary parameters. As text, psycopg would escape every string by regex on the way out.
+    arrays = ", ".join(f"CAST(%b AS {types[c].type.compile(dialect=conn.dialect)}[])" for c in columns)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608 - see insert_values
+        + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
+        + (f" RETURNING {', '.join(returning)}" if returning else "")
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+        return list(cursor.fetchall()) if returning else []
+    finally:
+        cursor.close()
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:
@@ -355,15 +397,26 @@ _SELECT_MUTATION = (
 )
 
 # The credits already on file under these references: a repeated reference is answered with
-# what the first report of it did.
+# what the first report of it did. Two queries, not one with ``IS NOT DISTINCT FROM``: that one
+# PostgreSQL cannot look up in an index.
+_BY_REFERENCE = " WHERE m.mode = :mode AND m.channel_account = :account AND {restricted}"
 MUTATIONS_BY_REFERENCE = query(
     "mutations_by_reference",
     _SELECT_MUTATION  # noqa: S608 - constant SQL; values are parameters
-    + " WHERE m.mode = :mode AND m.channel_account = :account AND m.restricted_to IS :restricted_to"
+    + _BY_REFERENCE.format(restricted="m.restricted_to = :restricted_to")
     + " AND m.reference IN (SELECT value FROM json_each(:references))",
     postgresql=_SELECT_MUTATION
-    + " WHERE m.mode = :mode AND m.channel_account = :account"
-    + " AND m.restricted_to IS NOT DISTINCT FROM CAST(:restricted_to AS BIGINT)"
+    + _BY_REFERENCE.format(restricted="m.restricted_to = :restricted_to")
+    + " AND m.reference = ANY(:references)",
+    datetimes=MUTATION_DATETIMES,
+)
+UNRESTRICTED_MUTATIONS_BY_REFERENCE = query(
+    "unrestricted_mutations_by_reference",
+    _SELECT_MUTATION  # noqa: S608 - constant SQL; values are parameters
+    + _BY_REFERENCE.format(restricted="m.restricted_to IS NULL")
+    + " AND m.reference IN (SELECT value FROM json_each(:references))",
+    postgresql=_SELECT_MUTATION
+    + _BY_REFERENCE.format(restricted="m.restricted_to IS NULL")
     + " AND m.reference = ANY(:references)",
     datetimes=MUTATION_DATETIMES,
 )

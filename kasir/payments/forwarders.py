@@ -100,6 +100,8 @@ def get(conn: Connection, principal: Principal) -> dict[str, Any]:
 
 def authenticate(conn: Connection, public_id: str, body: bytes, signature: str | None) -> dict[str, Any]:
     """The forwarder ``public_id`` names, once ``signature`` proves the body came from it."""
+    if "\x00" in public_id:  # no id has one, and PostgreSQL would refuse to compare it
+        raise NotFound(f"forwarder {public_id!r} not found", code="forwarder_not_found")
     row = (
         conn.execute(select(mutation_forwarders).where(mutation_forwarders.c.public_id == public_id)).mappings().first()
     )

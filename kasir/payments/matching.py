@@ -144,11 +144,11 @@ def ingest(
     for account, restricted_to, reference in first:
         repeated.setdefault((account, restricted_to), []).append(reference)
     for (account, restricted_to), references in repeated.items():
-        for row in fastpath.fetch_all(
-            conn,
-            fastpath.MUTATIONS_BY_REFERENCE,
-            {"mode": reporter.mode, "account": account, "restricted_to": restricted_to, "references": references},
-        ):
+        params: dict[str, Any] = {"mode": reporter.mode, "account": account, "references": references}
+        q = fastpath.UNRESTRICTED_MUTATIONS_BY_REFERENCE
+        if restricted_to is not None:
+            q, params["restricted_to"] = fastpath.MUTATIONS_BY_REFERENCE, restricted_to
+        for row in fastpath.fetch_all(conn, q, params):
             results[(account, restricted_to, row["reference"])] = Outcome(row, duplicate=True)
 
     fresh = [item for key, item in first.items() if key not in results]
@@ -170,6 +170,7 @@ def _match(
     for item in fresh:
         by_account.setdefault(item.row["channel_account"], []).append(item)
 
+    late_window = timedelta(seconds=settings.mutation_late_window)
     paid: list[tuple[_Fresh, dict[str, Any]]] = []
     late: list[tuple[_Fresh, dict[str, Any]]] = []
     unresolved: list[_Fresh] = []
@@ -192,10 +193,12 @@ def _match(
             elif payment["created_at"] > item.occurred_at + grace:
                 unresolved.append(item)  # the money came before the payment existed
             elif payment["expires_at"] + grace <= item.occurred_at:
-                # Pending on disk but over before the money came: expire it, keep the credit.
+                # Pending on disk but over before the money came: expire it, keep the credit, as
+                # late for it if it came within the late window (as for any expired payment).
                 if payment["id"] not in stale:
                     stale.append(payment["id"])
-                late.append((item, payment))
+                if payment["expires_at"] > item.occurred_at - late_window:
+                    late.append((item, payment))
             else:
                 del pending[item.row["amount"]]
                 paid.append((item, payment))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kasir.clock import parse_moment, to_wire
@@ -27,6 +27,21 @@ MAX_DESCRIPTION = 500
 MAX_AMOUNT = 10_000_000_000
 
 STATUSES = ("matched", "unmatched", "late")
+# Credits older than this are typos, and years before 1000 would not even round-trip through
+# SQLite's text dates.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def storable_text(value: str) -> bool:
+    """Text both databases can store: PostgreSQL refuses NUL, and no database takes a lone
+    surrogate (JSON can carry one, ``"\\ud800"``, UTF-8 cannot)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +106,7 @@ def parse_credit(item: Any, where: str, *, latest: datetime) -> Credit:
     channel = item.get("channel")
     if channel is None or channel == "":
         raise InvalidRequest(f"{field('channel')} is required", code="invalid_channel", field=field("channel"))
-    if channel not in METHODS:
+    if not isinstance(channel, str) or channel not in METHODS:
         raise InvalidRequest(
             f"{field('channel')} must be one of {', '.join(METHODS)}", code="invalid_channel", field=field("channel")
         )
@@ -136,13 +151,21 @@ def parse_credit(item: Any, where: str, *, latest: datetime) -> Credit:
                 code="invalid_occurred_at",
                 field=field("occurred_at"),
             ) from None
+        if occurred_at < EARLIEST:
+            raise InvalidRequest(
+                f"{field('occurred_at')} is before {EARLIEST.year}: not a time a credit can have",
+                code="invalid_occurred_at",
+                field=field("occurred_at"),
+            )
         if occurred_at > latest:
             raise InvalidRequest(
                 f"{field('occurred_at')} is in the future", code="occurred_at_in_future", field=field("occurred_at")
             )
 
     description = item.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+    if description is not None and (
+        not isinstance(description, str) or len(description) > MAX_DESCRIPTION or not storable_text(description)
+    ):
         raise InvalidRequest(
             f"{field('description')} must be text of at most {MAX_DESCRIPTION} characters",
             code="invalid_description",

@@ -65,6 +65,8 @@ def list_mutations(conn: Connection, principal: Principal, flt: MutationFilter) 
 
 
 def get_mutation(conn: Connection, principal: Principal, public_id: str, *, lock: bool = False) -> dict[str, Any]:
+    if "\x00" in public_id:  # no id has one, and PostgreSQL would refuse to compare it
+        raise NotFound(f"mutation {public_id!r} not found", code="mutation_not_found")
     query = _SELECT.where(
         mutations.c.public_id == public_id,
         mutations.c.merchant_id == principal.merchant_id,

@@ -172,6 +172,8 @@ def emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, 
 
 def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> RowMapping:
     """A payment of this merchant in this mode; any other invoice, foreign or absent, is 404."""
+    if "\x00" in invoice_id:  # no invoice has one, and PostgreSQL would refuse to compare it
+        raise NotFound(f"payment {invoice_id!r} not found", code="payment_not_found")
     row = (
         conn.execute(
             select(payments).where(

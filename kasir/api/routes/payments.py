@@ -95,6 +95,8 @@ async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> d
     """The payment as it is now: a pending payment past its expiry is expired first (with its
     event), so no read ever shows a stale ``pending``."""
     state = app_state(request)
+    if "\x00" in invoice:  # no invoice has one, and PostgreSQL would refuse to compare it
+        raise NotFound(f"payment {invoice!r} not found", code="payment_not_found")
     row = await state.db.fetch_one(
         PAYMENT_BY_INVOICE, {"invoice_id": invoice, "merchant_id": caller.merchant_id, "mode": caller.mode}
     )
@@ -172,7 +174,7 @@ async def list_payments_route(
     if start and end and start > end:
         raise InvalidRequest("start_date is after end_date", field="start_date")
     flt = PaymentFilter(
-        search=(search or "").strip()[:200] or None,
+        search=(search or "").replace("\x00", "").strip()[:200] or None,
         status=_choice(status, STATUSES, "status"),
         payment_method=_choice(payment_method, list(METHODS), "payment_method"),
         paid_via=_choice(paid_via, list(METHODS), "paid_via"),
