@@ -118,6 +118,10 @@ def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
             if path in ("/health", "/metrics"):
                 continue
             for operation in operations.values():
+                if path.startswith(mutations.FORWARDERS_PREFIX):
+                    # Signed with the forwarder's secret instead of an API key.
+                    operation["security"] = []
+                    continue
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
         app.openapi_schema = schema
     return app.openapi_schema

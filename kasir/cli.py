@@ -345,6 +345,7 @@ def mutations_import(
     from rich.progress import Progress
 
     from kasir.clock import utcnow
+    from kasir.payments.matching import account_of
     from kasir.payments.methods import METHODS
     from kasir.payments.mutations import MAX_BATCH, Reporter
     from kasir.payments.statements import StatementError, read_statement
@@ -379,15 +380,16 @@ def mutations_import(
         more = f" ({len(statement.errors) - 20} more not shown)" if len(statement.errors) > 20 else ""
         err_console.print(f"[red]error:[/red] {len(statement.errors)} unreadable row(s){more}; nothing was imported")
         raise typer.Exit(code=1)
-    tally = {"credits": len(statement.credits), "skipped": len(statement.skipped)}
-    if dry_run:
-        _print_tally(tally, as_json, f"{file}: would import")
-        return
     db = _database(settings)
     counts = {"matched": 0, "unmatched": 0, "late": 0, "duplicate": 0}
     try:
         merchant_id = db.read_sync(lambda conn: _merchant_id(conn, merchant))
         reporter = Reporter(mode=mode, merchant_id=merchant_id, source="import")
+        account_of(channel, reporter)  # refuses an own channel without --merchant, dry run or not
+        if dry_run:
+            tally = {"credits": len(statement.credits), "skipped": len(statement.skipped)}
+            _print_tally(tally, as_json, f"{file}: would import")
+            return
         credits = [credit for _line, credit in statement.credits]
         with Progress(console=err_console, disable=as_json or not credits, transient=False) as progress:
             task = progress.add_task(f"importing {file.name}", total=len(credits))

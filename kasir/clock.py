@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 
 WIB = timezone(timedelta(hours=7), "WIB")
@@ -18,6 +19,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=4096)  # a batch of events shows the same few instants (its "now") thousands of times
 def to_wire(moment: datetime | None) -> str | None:
     """``2026-04-16 12:25:30`` in WIB, as seed 004 prints every timestamp."""
     if moment is None:

@@ -316,7 +316,7 @@ DELIVERY_TARGETS = query(
 
 _SELECT_PAYMENT_FOR_MATCHING = _SELECT_PAYMENT + " WHERE mode = :mode AND channel_account = :account"
 _PAYMENTS_IN_AMOUNTS_SQLITE = " AND final_amount IN (SELECT value FROM json_each(:amounts))"
-_PAYMENTS_IN_AMOUNTS_PG = " AND final_amount = ANY(:amounts)"
+_PAYMENTS_IN_AMOUNTS_PG = " AND final_amount = ANY(CAST(:amounts AS BIGINT[]))"
 
 # The pending payment holding each final amount (the partial unique index allows at most one
 # per account). On PostgreSQL the rows are locked, in id order so that two matchers never wait on
@@ -366,6 +366,28 @@ LOCK_REFERENCES = query(
     postgresql="SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) AS k",
 )
 
+
+def pay_payments(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """``PAY_PAYMENT`` for every row; the number of payments it changed. PostgreSQL gets one
+    ``UPDATE … FROM unnest(…)``: as an ``executemany`` each row is a statement of its own."""
+    if conn.dialect.name != "postgresql" or not rows:
+        return run_many(conn, PAY_PAYMENT, rows)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "UPDATE payments AS p SET status = 'paid', paid_at = v.paid_at, paid_amount = v.paid_amount,"
+            " paid_reff_num = v.paid_reff_num, closed_at = v.closed_at"
+            " FROM unnest(CAST(%b AS BIGINT[]), CAST(%b AS TIMESTAMPTZ[]), CAST(%b AS BIGINT[]),"
+            " CAST(%b AS VARCHAR[]), CAST(%b AS TIMESTAMPTZ[]))"
+            " AS v(id, paid_at, paid_amount, paid_reff_num, closed_at)"
+            " WHERE p.id = v.id AND p.status = 'pending'",
+            [[row[c] for row in rows] for c in ("id", "paid_at", "paid_amount", "paid_reff_num", "closed_at")],
+        )
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
 MUTATION_COLUMNS = (
     "id",
     "public_id",
@@ -407,7 +429,7 @@ MUTATIONS_BY_REFERENCE = query(
     + " AND m.reference IN (SELECT value FROM json_each(:references))",
     postgresql=_SELECT_MUTATION
     + _BY_REFERENCE.format(restricted="m.restricted_to = :restricted_to")
-    + " AND m.reference = ANY(:references)",
+    + " AND m.reference = ANY(CAST(:references AS VARCHAR[]))",
     datetimes=MUTATION_DATETIMES,
 )
 UNRESTRICTED_MUTATIONS_BY_REFERENCE = query(
@@ -417,6 +439,6 @@ UNRESTRICTED_MUTATIONS_BY_REFERENCE = query(
     + " AND m.reference IN (SELECT value FROM json_each(:references))",
     postgresql=_SELECT_MUTATION
     + _BY_REFERENCE.format(restricted="m.restricted_to IS NULL")
-    + " AND m.reference = ANY(:references)",
+    + " AND m.reference = ANY(CAST(:references AS VARCHAR[]))",
     datetimes=MUTATION_DATETIMES,
 )

@@ -136,12 +136,14 @@ payments = Table(
 )
 # The unique-code guarantee lives in the database: no two pending payments on one account share a
 # final amount, whatever the concurrency. Rows leave the index when they leave `pending`, which
-# is how an expired or cancelled payment frees its code.
+# is how an expired or cancelled payment frees its code. The final amount leads: matching looks up
+# a batch of amounts at once (``final_amount = ANY(...)``), and with the account first PostgreSQL
+# walked every pending entry of the account, dead ones included, to filter them (migration 0003).
 Index(
     "ix_payments_pending_amount",
-    payments.c.mode,
-    payments.c.channel_account,
     payments.c.final_amount,
+    payments.c.channel_account,
+    payments.c.mode,
     unique=True,
     sqlite_where=payments.c.status == "pending",
     postgresql_where=payments.c.status == "pending",
@@ -299,15 +301,16 @@ mutations = Table(
     CheckConstraint("amount > 0", name="amount"),
     # A payment is paid by at most one credit, whatever the concurrency.
     UniqueConstraint("payment_id"),
-    # A repeated reference is the same credit reported again.
-    UniqueConstraint("mode", "channel_account", "restricted_to", "reference", name="uq_mutations_reference"),
+    # A repeated reference is the same credit reported again. The reference leads: it is what a
+    # lookup of a batch's references narrows by (``reference = ANY(...)``).
+    UniqueConstraint("reference", "channel_account", "mode", "restricted_to", name="uq_mutations_reference"),
 )
 # NULLs are distinct in a unique constraint, so the unrestricted rows need an index of their own.
 Index(
     "ix_mutations_reference_unrestricted",
-    mutations.c.mode,
-    mutations.c.channel_account,
     mutations.c.reference,
+    mutations.c.channel_account,
+    mutations.c.mode,
     unique=True,
     sqlite_where=mutations.c.restricted_to.is_(None),
     postgresql_where=mutations.c.restricted_to.is_(None),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -58,6 +59,9 @@ _INSERT_COLUMNS = (
     "description",
     "source",
 )
+
+
+_insert_values = itemgetter(*_INSERT_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -104,8 +108,11 @@ def ingest(
     grace = timedelta(seconds=settings.mutation_clock_grace)
     keyed: list[tuple[tuple[str, int | None, str], bool]] = []  # (key, repeats an earlier one)
     first: dict[tuple[str, int | None, str], _Fresh] = {}
+    accounts: dict[str, tuple[str, int | None]] = {}
     for order, credit in enumerate(credits):
-        account, restricted_to = account_of(credit.channel, reporter)
+        if credit.channel not in accounts:
+            accounts[credit.channel] = account_of(credit.channel, reporter)
+        account, restricted_to = accounts[credit.channel]
         key = (account, restricted_to, credit.reference)
         keyed.append((key, key in first))
         if key in first:
@@ -229,7 +236,7 @@ def _match(
         conn,
         "mutations",
         _INSERT_COLUMNS,
-        [tuple(item.row[c] for c in _INSERT_COLUMNS) for item in ordered],
+        [_insert_values(item.row) for item in ordered],
         returning=("id",),
         on_conflict_do_nothing=True,
     )
@@ -240,9 +247,8 @@ def _match(
         expire_due(conn, now, settings.public_url, payment_id=payment_id)
     if not paid:
         return
-    changed = fastpath.run_many(
+    changed = fastpath.pay_payments(
         conn,
-        fastpath.PAY_PAYMENT,
         [
             {
                 "id": payment["id"],

@@ -21,7 +21,7 @@ from typing import Any
 
 from kasir.clock import WIB, parse_moment
 from kasir.money import statement_amount
-from kasir.payments.mutations import MAX_AMOUNT, MAX_DESCRIPTION, MAX_REFERENCE, Credit
+from kasir.payments.mutations import EARLIEST, MAX_AMOUNT, MAX_DESCRIPTION, MAX_REFERENCE, Credit, storable_text
 
 # Header names seen in exports, lower-cased, for each field we need.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -101,14 +101,18 @@ def read_statement(
     kind = fmt if fmt != "auto" else ("json" if path.suffix.lower() == ".json" or text.lstrip()[:1] in "[{" else "csv")
     if kind == "json":
         records = _json_records(text)
+        # JSON objects need not all carry every field: look for columns in all of them.
+        fieldnames = list(dict.fromkeys(key for _line, record in records for key in record))
     elif kind == "csv":
-        records = _csv_records(text)
+        fieldnames, records = _csv_records(text)
     else:
         raise StatementError(f"unknown format {fmt!r}: use csv or json")
-    return _to_credits(records, channel=channel, now=now, clock_grace=clock_grace, columns=columns or {})
+    # Resolved before any row is read, so a header-only file without the columns is refused too.
+    resolved = _resolve(fieldnames, columns or {})
+    return _to_credits(records, resolved, channel=channel, now=now, clock_grace=clock_grace)
 
 
-def _json_records(text: str) -> Iterable[tuple[int, dict[str, Any]]]:
+def _json_records(text: str) -> list[tuple[int, dict[str, Any]]]:
     try:
         data = json.loads(text, parse_float=str)
     except ValueError as exc:
@@ -121,7 +125,7 @@ def _json_records(text: str) -> Iterable[tuple[int, dict[str, Any]]]:
     return [(i + 1, item if isinstance(item, dict) else {"": item}) for i, item in enumerate(data)]
 
 
-def _csv_records(text: str) -> Iterable[tuple[int, dict[str, Any]]]:
+def _csv_records(text: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     sample = text[:8192]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
@@ -131,8 +135,11 @@ def _csv_records(text: str) -> Iterable[tuple[int, dict[str, Any]]]:
     if not reader.fieldnames:
         raise StatementError("the CSV file has no header row")
     # DictReader counts physical lines; line 1 is the header.
-    return [
-        (reader.line_num, row) for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))
+    fieldnames = [name for name in reader.fieldnames if name is not None]
+    return fieldnames, [
+        (reader.line_num, row)
+        for row in reader
+        if any((v or "").strip() if isinstance(v, str) else v for v in row.values())  # blank lines
     ]
 
 
@@ -163,19 +170,21 @@ def _resolve(fieldnames: Iterable[str], columns: Mapping[str, str]) -> dict[str,
 
 def _to_credits(
     records: Iterable[tuple[int, dict[str, Any]]],
+    resolved: Mapping[str, str],
     *,
     channel: str,
     now: datetime,
     clock_grace: int,
-    columns: Mapping[str, str],
 ) -> Statement:
     statement = Statement()
-    resolved: dict[str, str] | None = None
     latest = now + timedelta(seconds=clock_grace)
     seen: dict[str, int] = {}
     for line, record in records:
-        if resolved is None:
-            resolved = _resolve(record.keys(), columns)
+        if None in record:  # csv.DictReader puts cells beyond the header under None
+            statement.errors.append(
+                (line, "more cells than the header has columns (an unquoted separator inside a value?)")
+            )
+            continue
         try:
             credit = _credit(record, resolved, channel, now, latest)
         except ValueError as exc:
@@ -208,6 +217,8 @@ def _credit(
     if direction and direction not in _CREDIT_WORDS:
         raise ValueError(f"type {direction!r} is neither credit nor debit")
     raw_amount = _cell(record, resolved, "amount")
+    if raw_amount == "-":  # how some exports print an empty cell
+        raw_amount = ""
     if not raw_amount:
         if _cell(record, resolved, "debit"):
             return "a debit"
@@ -224,15 +235,21 @@ def _credit(
         raise ValueError("no reference: every credit needs the provider's id of the transaction")
     if len(reference) > MAX_REFERENCE:
         raise ValueError(f"reference longer than {MAX_REFERENCE} characters")
+    if not reference.isprintable():
+        raise ValueError(f"reference {reference!r} holds characters that are not printable text")
     raw_time = _cell(record, resolved, "occurred_at")
-    occurred_at = _statement_time(raw_time, now) if raw_time else None
+    occurred_at = _statement_time(raw_time, now, latest) if raw_time else None
     if occurred_at is not None and occurred_at > latest:
         raise ValueError(f"time {raw_time!r} is in the future")
+    if occurred_at is not None and occurred_at < EARLIEST:
+        raise ValueError(f"time {raw_time!r} is before {EARLIEST.year}")
     description = _cell(record, resolved, "description")[:MAX_DESCRIPTION] or None
+    if description is not None and not storable_text(description):
+        raise ValueError("description holds characters a database cannot store (NUL, a lone surrogate)")
     return Credit(channel, amount, reference, occurred_at, description)
 
 
-def _statement_time(raw: str, now: datetime) -> datetime:
+def _statement_time(raw: str, now: datetime, latest: datetime) -> datetime:
     """A time as statements print it, in WIB unless it says otherwise. A date without a time is
     read as the end of that day (or now, for today): the credit then cannot pay a payment that
     expired earlier that day, and lands in reconciliation as late instead, which is right for a
@@ -240,14 +257,19 @@ def _statement_time(raw: str, now: datetime) -> datetime:
     day_first = _DAY_FIRST.match(raw)
     if day_first:
         clock = day_first["time"]
+        if clock:  # "9:15:03": ISO wants two digits for the hour
+            hour, _, rest = clock.partition(":")
+            clock = f"{int(hour):02d}:{rest}"
         iso = f"{int(day_first['y']):04d}-{int(day_first['m']):02d}-{int(day_first['d']):02d}"
         raw = f"{iso} {clock}" if clock else iso
     if _DATE_ONLY.match(raw):
         try:
-            end_of_day = datetime.fromisoformat(raw + "T23:59:59").replace(tzinfo=WIB)
+            start_of_day = datetime.fromisoformat(raw + "T00:00:00").replace(tzinfo=WIB)
         except ValueError:
             raise ValueError(f"time {raw!r} is not a date") from None
-        return min(end_of_day, now).astimezone(UTC)
+        if start_of_day > latest:
+            raise ValueError(f"date {raw!r} is in the future")
+        return min(start_of_day + timedelta(days=1, seconds=-1), now).astimezone(UTC)
     try:
         return parse_moment(raw)
     except ValueError:
