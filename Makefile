@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check lint typecheck bench-api clean
+.PHONY: run test check lint typecheck bench-api bench-matching clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -42,6 +42,10 @@ typecheck: $(VENV)/.installed-dev
 ## bench-api: create-payment and check-payment against a hello-world route, same server stack.
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/api_bench.py
+
+## bench-matching: 100,000 credits against 100,000 pending payments, SQLite and PostgreSQL.
+bench-matching: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/matching_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
