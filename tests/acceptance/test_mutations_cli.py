@@ -11,19 +11,16 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from kasir.cli import app
 from kasir.config import Settings
 from kasir.db.engine import Database
-from kasir.db.tables import events, mutations, payments
 from kasir.merchants.service import NewMerchant, authenticate
-from kasir.payments.service import NewPayment, create_payment
 from tests.conftest import row_counts, writes_nothing
+from tests.payment_helpers import create, credit_rows, paid_events, stored
 
 Invoke = Callable[..., Result]
 
@@ -57,45 +54,6 @@ def run(cli_env: dict[str, str]) -> Invoke:
 def said(result: Result) -> str:
     """Everything printed, with rich's line wrapping undone."""
     return " ".join(result.output.split())
-
-
-def create(
-    db: Database, settings: Settings, key: str, amount: int = 50000, method: str = "qris", at: datetime | None = None
-) -> dict[str, Any]:
-    def make(conn: sa.Connection) -> dict[str, Any]:
-        caller = authenticate(conn, key)
-        return create_payment(
-            conn, caller, NewPayment(amount=amount, payment_method=method), settings, at or datetime.now(UTC)
-        )
-
-    return db.write_sync(make)
-
-
-def stored(db: Database, invoice: str) -> dict[str, Any]:
-    row = db.read_sync(
-        lambda conn: conn.execute(sa.select(payments).where(payments.c.invoice_id == invoice)).mappings().one()
-    )
-    return dict(row)
-
-
-def paid_events(db: Database, invoice: str) -> int:
-    def count(conn: sa.Connection) -> int:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(events.join(payments, payments.c.id == events.c.payment_id))
-                .where(payments.c.invoice_id == invoice, events.c.type == "payment.paid")
-            ).scalar_one()
-        )
-
-    return db.read_sync(count)
-
-
-def stored_credits(db: Database) -> list[dict[str, Any]]:
-    def read(conn: sa.Connection) -> list[dict[str, Any]]:
-        return [dict(r) for r in conn.execute(sa.select(mutations).order_by(mutations.c.id)).mappings()]
-
-    return db.read_sync(read)
 
 
 def wib_now(offset: timedelta = timedelta(0)) -> str:
@@ -153,7 +111,7 @@ def test_import_pays_exact_amounts_skips_debits_and_keeps_the_rest(
     assert stored(db, untouched["invoice_id"])["status"] == "pending"
     assert paid_events(db, untouched["invoice_id"]) == 0
 
-    credits = {c["reference"]: c for c in stored_credits(db)}
+    credits = {c["reference"]: c for c in credit_rows(db)}
     assert set(credits) == {"OVO-1001", "OVO-1003", "OVO-1004"}
     assert {c["source"] for c in credits.values()} == {"import"}
     assert {c["mode"] for c in credits.values()} == {"test"}
@@ -196,7 +154,7 @@ def test_mode_defaults_to_live_and_never_pays_a_test_payment(
     tally = import_json(run, path, "--channel", "qris")
     assert tally == {"matched": 0, "unmatched": 1, "late": 0, "duplicate": 0, "skipped": 0}
     assert stored(db, test_payment["invoice_id"])["status"] == "pending"
-    assert [c["mode"] for c in stored_credits(db)] == ["live"]
+    assert [c["mode"] for c in credit_rows(db)] == ["live"]
 
 
 def test_merchant_limits_what_a_qris_import_may_pay(
@@ -346,7 +304,7 @@ def test_columns_can_be_named_on_the_command_line(
     )
     assert tally == {"matched": 1, "unmatched": 1, "late": 0, "duplicate": 0, "skipped": 0}
     assert stored(db, payment["invoice_id"])["paid_reff_num"] == "KB-77"
-    assert {c["description"] for c in stored_credits(db)} == {"SETORAN"}
+    assert {c["description"] for c in credit_rows(db)} == {"SETORAN"}
 
 
 def test_a_json_statement_imports_like_a_csv(
@@ -435,7 +393,7 @@ def test_sandbox_pay_pays_a_test_payment_once(
     assert row["status"] == "paid"
     assert row["paid_reff_num"] == shown["reference"]
     assert paid_events(db, payment["invoice_id"]) == 1
-    [credit] = stored_credits(db)
+    [credit] = credit_rows(db)
     assert (credit["source"], credit["public_id"], credit["payment_id"]) == ("sandbox", shown["id"], payment["id"])
 
     with writes_nothing(db):

@@ -8,19 +8,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import anyio
 import pytest
-import sqlalchemy as sa
 
 from kasir.config import Settings
 from kasir.db.engine import Database
-from kasir.db.tables import events, mutations, payments
 from kasir.errors import InvalidRequest
-from kasir.merchants.service import NewMerchant, authenticate
+from kasir.merchants.service import NewMerchant
 from kasir.payments.mutations import MAX_BATCH, Credit
-from kasir.payments.service import NewPayment, create_payment
 from kasir.payments.sources import (
     MutationSource,
     Report,
@@ -31,6 +27,7 @@ from kasir.payments.sources import (
     run_source,
 )
 from tests.conftest import row_counts, writes_nothing
+from tests.payment_helpers import create, credit_rows, paid_events, stored
 
 FACTORY = "tests.integration.payments.test_sources:make_source"
 
@@ -76,45 +73,6 @@ class FactorySource:
 def make_source(settings: Settings, db: Database) -> MutationSource:
     """The factory ``KASIR_MUTATION_SOURCES`` names in these tests."""
     return FactorySource(settings, db)
-
-
-def create(
-    db: Database, settings: Settings, key: str, amount: int = 50000, method: str = "qris", at: datetime | None = None
-) -> dict[str, Any]:
-    def make(conn: sa.Connection) -> dict[str, Any]:
-        caller = authenticate(conn, key)
-        return create_payment(
-            conn, caller, NewPayment(amount=amount, payment_method=method), settings, at or datetime.now(UTC)
-        )
-
-    return db.write_sync(make)
-
-
-def stored(db: Database, invoice: str) -> dict[str, Any]:
-    row = db.read_sync(
-        lambda conn: conn.execute(sa.select(payments).where(payments.c.invoice_id == invoice)).mappings().one()
-    )
-    return dict(row)
-
-
-def paid_events(db: Database, invoice: str) -> int:
-    def count(conn: sa.Connection) -> int:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(events.join(payments, payments.c.id == events.c.payment_id))
-                .where(payments.c.invoice_id == invoice, events.c.type == "payment.paid")
-            ).scalar_one()
-        )
-
-    return db.read_sync(count)
-
-
-def credit_rows(db: Database) -> list[dict[str, Any]]:
-    def read(conn: sa.Connection) -> list[dict[str, Any]]:
-        return [dict(r) for r in conn.execute(sa.select(mutations).order_by(mutations.c.id)).mappings()]
-
-    return db.read_sync(read)
 
 
 def poll(db: Database, settings: Settings, source: MutationSource) -> Tally:
