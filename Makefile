@@ -21,10 +21,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 ## run: venv, install, migrate, demo merchant (once), print its test key and the URLs, serve.
+## Method qris uses the labelled demo QRIS unless KASIR_PLATFORM_QRIS names yours.
 run: $(VENV)/.installed
 	$(BIN)/kasir migrate
 	$(BIN)/kasir demo
-	$(BIN)/kasir serve --host $(HOST) --port $(PORT)
+	KASIR_PLATFORM_QRIS="$${KASIR_PLATFORM_QRIS:-demo}" $(BIN)/kasir serve --host $(HOST) --port $(PORT)
 
 ## test: dev extras, lint and types, then the whole suite on SQLite and PostgreSQL.
 test: $(VENV)/.installed-dev check

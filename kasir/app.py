@@ -16,7 +16,7 @@ from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, deliveries, metrics, mutations, payments, providers, webhooks
+from kasir.api.routes import account, deliveries, metrics, mutations, payments, providers, qris, webhooks
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(mutations.router)
     app.include_router(providers.router)
     app.include_router(metrics.router)
+    app.include_router(qris.router)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:
@@ -101,7 +102,11 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger={mutations.MUTATIONS_PREFIX: batch_limit, mutations.FORWARDERS_PREFIX: batch_limit},
+        larger={
+            mutations.MUTATIONS_PREFIX: batch_limit,
+            mutations.FORWARDERS_PREFIX: batch_limit,
+            **{path: qris.image_body_limit(settings.max_qr_image_bytes) for path in qris.IMAGE_PATHS},
+        },
     )
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
@@ -115,7 +120,7 @@ def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema["paths"].items():
-            if path in ("/health", "/metrics"):
+            if path in ("/health", "/metrics", "/qr.png", "/qr.svg"):
                 continue
             for operation in operations.values():
                 if path.startswith(mutations.FORWARDERS_PREFIX):

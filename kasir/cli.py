@@ -1,4 +1,4 @@
-"""The ``kasir`` command: serve, worker, migrate, merchant, demo, mutations, sandbox."""
+"""The ``kasir`` command: serve, worker, migrate, merchant, demo, mutations, sandbox, qris."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -21,6 +22,8 @@ from kasir.db.migrate import upgrade
 from kasir.errors import KasirError
 from kasir.merchants import service as merchants
 from kasir.merchants.keys import Mode
+from kasir.qris.cli import qris_app, read_source
+from kasir.qris.demo import is_demo
 
 app = typer.Typer(help="Kasir: a self-hosted QRIS payment gateway.", no_args_is_help=True, add_completion=False)
 merchant_app = typer.Typer(help="Create and configure merchants.", no_args_is_help=True)
@@ -29,11 +32,23 @@ mutations_app = typer.Typer(help="Credits on receiving accounts: import statemen
 app.add_typer(mutations_app, name="mutations")
 sandbox_app = typer.Typer(help="Test mode: act as the customer.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(qris_app, name="qris")
 console = Console()
 err_console = Console(stderr=True)
 
 DEMO_USERNAME = "demo"
 DEMO_KEY_FILE = "demo-merchant.json"
+
+
+def _settings() -> Settings:
+    """Settings from the environment; a bad KASIR_* value stops the command with its reason."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "KASIR_" + "_".join(str(part) for part in problem["loc"]).upper()
+            err_console.print(f"[red]error:[/red] {name}: {problem['msg']}")
+        raise typer.Exit(code=2) from None
 
 
 def _database(settings: Settings) -> Database:
@@ -52,7 +67,7 @@ def _fail(exc: KasirError) -> typer.Exit:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run any number of times)."""
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     db.dispose()
     console.print(f"database is up to date: {_safe_url(settings)}")
@@ -78,7 +93,7 @@ def serve(
 
     from kasir.app import create_app
 
-    settings = Settings()
+    settings = _settings()
     base = f"http://{host}:{port}"
     if "public_url" not in settings.model_fields_set:
         # Links in answers (payment_url) must reach this server even on a non-default port.
@@ -90,6 +105,10 @@ def serve(
     console.print(f"  OpenAPI       {base}/openapi.json")
     console.print(f"  bayar.gg API  {base}/api/create-payment.php …")
     console.print(f"  payment links {settings.public_url}/pay?invoice=…  (the hosted pay page is not built yet)")
+    if settings.platform_qris is None:
+        console.print("  method qris     off: set KASIR_PLATFORM_QRIS to your static QRIS (or `demo`)")
+    elif is_demo(settings.platform_qris):
+        console.print("  method qris     [yellow]DEMO QRIS[/yellow] (not payable; pay in test mode with the sandbox)")
     if no_worker:
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
@@ -112,7 +131,7 @@ def worker() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_secret_masking()
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     db.dispose()
     # On SQLite the worker's commits skip the fsync, so running them on the loop costs less than
@@ -147,7 +166,7 @@ def merchant_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Create a merchant. Its keys and webhook secrets are shown now, and never again."""
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     try:
         created = db.write_sync(lambda conn: merchants.create_merchant(conn, name=name, username=username, email=email))
@@ -182,7 +201,7 @@ def _new_merchant_dict(created: merchants.NewMerchant) -> dict[str, Any]:
 @merchant_app.command("list")
 def merchant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List merchants (never their keys)."""
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     rows = db.read_sync(merchants.list_merchants)
     db.dispose()
@@ -216,8 +235,12 @@ def merchant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 def merchant_set(
     username: str,
     subscription: Annotated[str | None, typer.Option(help="active or inactive")] = None,
-    qris_bri: Annotated[str | None, typer.Option(help="Static BRI QRIS string ('' clears).")] = None,
-    qris_gopay: Annotated[str | None, typer.Option(help="Static GoPay Merchant QRIS string ('' clears).")] = None,
+    qris_bri: Annotated[
+        str | None, typer.Option(help="Static BRI QRIS: the string or an image of it ('' clears).")
+    ] = None,
+    qris_gopay: Annotated[
+        str | None, typer.Option(help="Static GoPay Merchant QRIS: the string or an image of it ('' clears).")
+    ] = None,
     ovo_number: Annotated[str | None, typer.Option(help="OVO phone number ('' clears).")] = None,
     email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
 ) -> None:
@@ -225,7 +248,12 @@ def merchant_set(
     if subscription not in (None, "active", "inactive"):
         err_console.print("[red]error:[/red] --subscription must be active or inactive")
         raise typer.Exit(code=2)
-    settings = Settings()
+    settings = _settings()
+    try:
+        # Either option may name an image of the QR code instead of the string.
+        bri, gopay = (read_source(v) if v and Path(v).is_file() else v for v in (qris_bri, qris_gopay))
+    except KasirError as exc:
+        raise _fail(exc) from None
     db = _database(settings)
     try:
         row = db.write_sync(
@@ -233,8 +261,8 @@ def merchant_set(
                 conn,
                 username,
                 subscription_active=None if subscription is None else subscription == "active",
-                qris_bri=qris_bri,
-                qris_gopay=qris_gopay,
+                qris_bri=bri,
+                qris_gopay=gopay,
                 ovo_number=ovo_number,
                 email=email,
             )
@@ -260,7 +288,7 @@ def merchant_rotate_key(
         err_console.print("[red]error:[/red] --mode must be test or live")
         raise typer.Exit(code=2)
     chosen: Mode = "test" if mode == "test" else "live"
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     try:
         key = db.write_sync(lambda conn: merchants.rotate_key(conn, username, chosen))
@@ -282,7 +310,7 @@ def demo() -> None:
     (readable by you only) to be printed again on later runs. A demo for trying things out; real
     merchants come from `kasir merchant create`.
     """
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
     key_file = settings.home / DEMO_KEY_FILE
 
@@ -356,7 +384,7 @@ def mutations_import(
     if mode not in ("test", "live"):
         err_console.print("[red]error:[/red] --mode must be test or live")
         raise typer.Exit(code=2)
-    settings = Settings()
+    settings = _settings()
     columns = {
         name: value
         for name, value in (
@@ -436,7 +464,7 @@ def mutations_list(
 
     from kasir.db.tables import mutations
 
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
 
     def read(conn: Any) -> list[dict[str, Any]]:
@@ -494,7 +522,7 @@ def sandbox_pay(
     from kasir.payments import sandbox
     from kasir.payments.mutations import mutation_view
 
-    settings = Settings()
+    settings = _settings()
     db = _database(settings)
 
     def pay(conn: Any) -> dict[str, Any]:

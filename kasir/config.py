@@ -13,6 +13,10 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kasir.qris.convert import check_static
+from kasir.qris.demo import DEMO_STATIC_QRIS
+from kasir.qris.emv import QrisError
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KASIR_", extra="ignore")
@@ -34,6 +38,10 @@ class Settings(BaseSettings):
     # Amount bounds per payment method, integer rupiah. `qris` is the operator's shared QRIS, capped
     # as seed 004 caps it; the merchant-owned channels default to Bank Indonesia's QRIS
     # per-transaction ceiling.
+    platform_qris: str | None = Field(
+        default=None,
+        description="The operator's static QRIS, which serves method `qris`; `demo` for the labelled demo QRIS.",
+    )
     min_amount: int = Field(default=1_000, ge=1)
     max_amount_qris: int = Field(default=500_000, ge=1)
     max_amount_own_channel: int = Field(default=10_000_000, ge=1)
@@ -74,6 +82,10 @@ class Settings(BaseSettings):
         description="Pollers to run, comma-separated 'module:factory' (see docs/mutations.md).",
     )
 
+    # QRIS images (qris-convert, qris-info).
+    max_qr_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest QR image accepted.")
+    qr_fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds to fetch an image_url, in all.")
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
 
@@ -91,6 +103,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("platform_qris", mode="before")
+    @classmethod
+    def _platform_qris(cls, value: object) -> object:
+        # Validated here so that a mistyped QRIS stops `kasir serve` at start, with the reason,
+        # instead of failing every payment later.
+        if not isinstance(value, str) or not value.strip():
+            return None
+        if value.strip().lower() == "demo":
+            return DEMO_STATIC_QRIS
+        try:
+            return check_static(value, field="KASIR_PLATFORM_QRIS")
+        except QrisError as exc:
+            raise ValueError(f"{exc.message} ({exc.code})") from None
 
     @field_validator("public_url")
     @classmethod

@@ -35,7 +35,7 @@ PG_ADMIN_URL = os.environ.get("KASIR_TEST_DATABASE_URL", "postgresql://postgres@
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # A static QRIS with a valid CRC, for configuring merchant-owned channels in tests.
-TEST_QRIS = "00020101021126570011ID.DANA.WWW011893600915302259148102090225914810303UMI51440014ID.CO.QRIS.WWW0215ID10200176114730303UMI5204581253033605802ID5922Warung Sederhana Jaya 6010Kab. Bogor610516810630"
+TEST_QRIS = "00020101021126570011ID.DANA.WWW011893600915302259148102090225914810303UMI51440014ID.CO.QRIS.WWW0215ID10200176114730303UMI5204581253033605802ID5922Warung Sederhana Jaya 6010Kab. Bogor610516810"
 
 
 def _with_crc(payload: str) -> str:
@@ -44,7 +44,7 @@ def _with_crc(payload: str) -> str:
     return payload + "6304" + crc_of(payload + "6304")
 
 
-VALID_QRIS = _with_crc(TEST_QRIS.removesuffix("6304"))
+VALID_QRIS = _with_crc(TEST_QRIS)
 
 
 @pytest.fixture(autouse=True)
@@ -130,6 +130,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit=0,
         # Receivers in tests listen on loopback; the SSRF tests turn the guard back on.
         webhook_allow_private_networks=True,
+        # Method `qris` is available only with a platform QRIS; the labelled demo one serves.
+        platform_qris="demo",
     )
 
 

@@ -23,8 +23,9 @@ def _reject_float(value: str) -> Any:
     return value
 
 
-async def read_params(request: Request) -> dict[str, Any]:
-    """The body's fields as a dict. An empty body is an empty dict."""
+async def read_params(request: Request, *, files: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The body's fields as a dict. An empty body is an empty dict. ``files``: multipart fields
+    that may be file uploads (an ``UploadFile`` in the dict); any other upload is refused."""
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -35,7 +36,7 @@ async def read_params(request: Request) -> dict[str, Any]:
             raise InvalidRequest("JSON body must be an object", code="invalid_json")
         return parsed
     if content_type in FORM_TYPES:
-        return await _form_fields(request)
+        return await _form_fields(request, files)
     raise UnsupportedMediaType(
         "send the body as application/json, application/x-www-form-urlencoded or multipart/form-data",
         code="unsupported_media_type",
@@ -58,11 +59,13 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
 
 
-async def _form_fields(request: Request) -> dict[str, Any]:
-    form = await request.form()
+async def _form_fields(request: Request, files: frozenset[str] = frozenset()) -> dict[str, Any]:
+    # Starlette caps a non-file part at 1 MiB; a base64 image is one. BodySizeLimit already
+    # bounds the whole body per path, so the part may be as large as the body.
+    form = await request.form(max_part_size=64 * 1024 * 1024)
     fields: dict[str, Any] = {}
     for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
+        if isinstance(value, UploadFile) and key not in files:
             raise InvalidRequest(f"{key}: file uploads are not accepted here", field=key)
         fields[key] = value
     return fields

@@ -245,6 +245,7 @@ PAYMENT_COLUMNS = (
     "paid_amount",
     "paid_reff_num",
     "closed_at",
+    "qris_string",
 )
 PAYMENT_DATETIMES = ("created_at", "expires_at", "paid_at", "closed_at")
 

@@ -129,6 +129,9 @@ payments = Table(
     Column("paid_amount", BigInteger, nullable=True),
     Column("paid_reff_num", String(100), nullable=True),
     Column("closed_at", UTCDateTime, nullable=True),
+    # The payment's dynamic QRIS (its final amount embedded), kept as issued: the merchant may
+    # change the static QRIS it came from while the payment is still pending. NULL for OVO.
+    Column("qris_string", Text, nullable=True),
     CheckConstraint("mode IN ('test', 'live')", name="mode"),
     CheckConstraint("status IN ('pending', 'paid', 'expired', 'cancelled')", name="status"),
     CheckConstraint("unique_code BETWEEN 0 AND 999", name="unique_code"),

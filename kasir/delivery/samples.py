@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kasir.payments.views import event_payload
+from kasir.qris.convert import to_dynamic
+from kasir.qris.demo import DEMO_STATIC_QRIS
 
 SAMPLE_TYPES = ("payment.created", "payment.paid", "payment.expired", "payment.cancelled")
 
@@ -37,6 +39,7 @@ def sample_payment_payload(event_type: str, username: str, public_url: str, now:
         "mode": "test",
         "file_id": None,
         "content_id": None,
+        "qris_string": to_dynamic(DEMO_STATIC_QRIS, 50347),
     }
     return event_payload(event_type, row, public_url, int(now.timestamp()))
 

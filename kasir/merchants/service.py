@@ -27,7 +27,7 @@ from kasir.merchants.keys import (
     new_api_key,
     new_webhook_secret,
 )
-from kasir.qris.emv import crc_is_valid
+from kasir.qris.convert import check_static
 
 # Usernames end up inside invoice ids (PAY-{username}-…), so no hyphen: it would make the id
 # ambiguous to split.
@@ -190,7 +190,8 @@ def configure_merchant(
     email: str | None = None,
 ) -> dict[str, Any]:
     """Change a merchant's subscription flag and receiving channels. An empty string clears a
-    channel; a QRIS string must carry a valid CRC, an OVO number must be an Indonesian mobile."""
+    channel; a QRIS must be a valid static rupiah QRIS (``check_static``), an OVO number an
+    Indonesian mobile."""
     merchant_id = merchant_id_by_username(conn, username)
     values: dict[str, Any] = {}
     if subscription_active is not None:
@@ -198,10 +199,7 @@ def configure_merchant(
     for column, qris in (("qris_bri", qris_bri), ("qris_gopay", qris_gopay)):
         if qris is None:
             continue
-        qris = qris.strip()
-        if qris and not crc_is_valid(qris):
-            raise InvalidRequest(f"{column} is not a QRIS string with a valid CRC", field=column, code="invalid_qris")
-        values[column] = qris or None
+        values[column] = check_static(qris, field=column) if qris.strip() else None
     if ovo_number is not None:
         ovo_number = ovo_number.strip()
         if ovo_number and not OVO_NUMBER_RE.fullmatch(ovo_number):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ class Method:
     # The merchants column holding the merchant's own receiving channel; None for the
     # operator's platform QRIS, which every merchant shares.
     channel_column: str | None
+    # Paid by scanning a QRIS (into which each payment's amount is embedded), rather than by a
+    # transfer to a number (OVO).
+    is_qr: bool = True
 
     @property
     def own_channel(self) -> bool:
@@ -34,14 +38,27 @@ METHODS: dict[str, Method] = {
         Method("qris", "QRIS", None),
         Method("qris_user", "BRI QRIS", "qris_bri"),
         Method("gopay_qris", "GoPay QRIS", "qris_gopay"),
-        Method("ovo", "OVO", "ovo_number"),
+        Method("ovo", "OVO", "ovo_number", is_qr=False),
     )
 }
 
 
-def unavailable_reason(method: Method, merchant: dict[str, Any]) -> str | None:
+def static_qris(method: Method, merchant: Mapping[str, Any], settings: Settings) -> str | None:
+    """The static QRIS a payment by ``method`` embeds its amount into; None for OVO, or when the
+    channel is not configured."""
+    if not method.is_qr:
+        return None
+    if method.channel_column is None:
+        return settings.platform_qris
+    value = merchant[method.channel_column]
+    return str(value) if value else None
+
+
+def unavailable_reason(method: Method, merchant: Mapping[str, Any], settings: Settings) -> str | None:
     """Why ``merchant`` cannot take payments by ``method`` now, or None when it can."""
     if method.channel_column is None:
+        if settings.platform_qris is None:
+            return "the operator has not configured the platform QRIS (KASIR_PLATFORM_QRIS)"
         return None
     if not merchant["subscription_active"]:
         return "needs an active subscription"
@@ -50,10 +67,10 @@ def unavailable_reason(method: Method, merchant: dict[str, Any]) -> str | None:
     return None
 
 
-def describe_methods(merchant: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+def describe_methods(merchant: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
     described = []
     for method in METHODS.values():
-        reason = unavailable_reason(method, merchant)
+        reason = unavailable_reason(method, merchant, settings)
         entry: dict[str, Any] = {
             "id": method.id,
             "name": method.name,

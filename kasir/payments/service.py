@@ -19,8 +19,10 @@ from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kasir.merchants.service import Principal, get_merchant
 from kasir.payments import codes
-from kasir.payments.methods import METHODS, unavailable_reason
+from kasir.payments.methods import METHODS, static_qris, unavailable_reason
 from kasir.payments.views import event_payload
+from kasir.qris.convert import to_dynamic
+from kasir.qris.emv import QrisError
 
 _INVOICE_ALPHABET = string.ascii_uppercase + string.digits
 # How often we re-pick a code that a concurrent transaction took first. With 999 codes the odds
@@ -74,12 +76,20 @@ def create_payment(
             field="payment_method",
             code="invalid_payment_method",
         )
-    if method.own_channel:  # the operator's QRIS needs no look at the merchant's settings
-        reason = unavailable_reason(method, get_merchant(conn, principal.merchant_id))
-        if reason is not None:
-            code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
-            error = Forbidden if code == "subscription_inactive" else InvalidRequest
-            raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
+    # The operator's QRIS needs no look at the merchant's settings.
+    merchant = get_merchant(conn, principal.merchant_id) if method.own_channel else {}
+    reason = unavailable_reason(method, merchant, settings)
+    if reason is not None:
+        code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
+        error = Forbidden if code == "subscription_inactive" else InvalidRequest
+        raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
+    static = static_qris(method, merchant, settings)
+    if request.use_qris_converter and static is None:
+        raise InvalidRequest(
+            f"use_qris_converter needs a QR method; {method.id} is paid by transfer, not by scanning a QRIS",
+            field="use_qris_converter",
+            code="qris_converter_unavailable",
+        )
     maximum = method.max_amount(settings)
     if not settings.min_amount <= request.amount <= maximum:
         raise InvalidRequest(
@@ -138,13 +148,15 @@ def create_payment(
             )
             expired_overdue = True
             continue
+        final_amount = request.amount + unique_code
         row = _insert_ignoring_conflicts(
             conn,
             {
                 **values,
                 "invoice_id": new_invoice_id(principal.username, now),
                 "unique_code": unique_code,
-                "final_amount": request.amount + unique_code,
+                "final_amount": final_amount,
+                "qris_string": None if static is None else _dynamic_qris(static, final_amount, method.id),
             },
         )
         if row is not None:
@@ -155,6 +167,18 @@ def create_payment(
         "999 pending payments already hold every final amount; try another amount or wait",
         code="unique_code_exhausted",
     )
+
+
+def _dynamic_qris(static: str, final_amount: int, method_id: str) -> str:
+    try:
+        return to_dynamic(static, final_amount)
+    except QrisError as exc:  # a channel saved before its QRIS was validated this strictly
+        raise InvalidRequest(
+            f"payment method {method_id} is not available: its QRIS is invalid ({exc.message}); "
+            "set it again with `kasir merchant set`",
+            field="payment_method",
+            code="payment_method_unavailable",
+        ) from None
 
 
 def emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:

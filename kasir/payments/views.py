@@ -13,6 +13,11 @@ def payment_url(public_url: str, invoice_id: str) -> str:
     return f"{public_url}/pay?invoice={quote(invoice_id)}"
 
 
+def qr_image_url(public_url: str, qris: str | None) -> str | None:
+    """Where the QR image of ``qris`` is served (``kasir.api.routes.qris``); None without one."""
+    return None if qris is None else f"{public_url}/qr.png?data={quote(qris, safe='')}"
+
+
 def payment_view(row: Mapping[Any, Any], public_url: str) -> dict[str, Any]:
     """The payment as check-payment answers it: seed 004's fields first, then the rest a
     merchant needs to reconcile (customer, code, links)."""
@@ -34,6 +39,9 @@ def payment_view(row: Mapping[Any, Any], public_url: str) -> dict[str, Any]:
         "customer_phone": row["customer_phone"],
         "redirect_url": row["redirect_url"],
         "payment_url": payment_url(public_url, row["invoice_id"]),
+        # The payment's dynamic QRIS (QR methods): what the buyer scans, amount embedded.
+        "qris_string": row["qris_string"],
+        "qr_image_url": qr_image_url(public_url, row["qris_string"]),
         "mode": row["mode"],
     }
 

@@ -106,7 +106,7 @@ def test_list_set_and_rotate(run: Invoke, db: Database) -> None:
         "merchant", "set", "toko", "--qris-bri", VALID_QRIS[:-1] + ("1" if VALID_QRIS[-1] != "1" else "2"), ok=False
     )
     assert bad_qris.exit_code == 2
-    assert "invalid_qris" in bad_qris.output
+    assert "qris_crc_mismatch" in bad_qris.output
 
     rotated = json.loads(run("merchant", "rotate-key", "toko", "--mode", "test", "--json").stdout)
     with pytest.raises(Unauthorized):

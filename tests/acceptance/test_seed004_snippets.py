@@ -61,6 +61,7 @@ def running_kasir(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict
         "KASIR_HOME": str(tmp_path / "home"),
         "KASIR_DATABASE_URL": database_url,
         "KASIR_PUBLIC_URL": "http://shop.example",
+        "KASIR_PLATFORM_QRIS": "demo",  # as `make run` sets it
     }
     port = free_port()
     server = subprocess.Popen(

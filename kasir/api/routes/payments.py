@@ -23,7 +23,7 @@ from kasir.merchants.service import Principal
 from kasir.payments import service
 from kasir.payments.listing import MAX_LIMIT, STATUSES, PaymentFilter, list_payments
 from kasir.payments.methods import METHODS
-from kasir.payments.views import payment_url, payment_view
+from kasir.payments.views import payment_url, payment_view, qr_image_url
 
 router = APIRouter(tags=["payments"])
 
@@ -74,6 +74,8 @@ async def create_payment(request: Request) -> JSONResponse:
                 "success": True,
                 "payment": payment_view(row, settings.public_url),
                 "payment_url": payment_url(settings.public_url, row["invoice_id"]),
+                "qris_string": row["qris_string"],
+                "qr_image_url": qr_image_url(settings.public_url, row["qris_string"]),
             },
         )
         if key is not None:

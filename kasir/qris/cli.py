@@ -1,0 +1,115 @@
+"""``kasir qris info`` and ``kasir qris convert``: the QRIS engine from the command line, no
+server or database needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kasir.errors import KasirError
+from kasir.qris import image
+from kasir.qris.convert import Fee, to_dynamic
+from kasir.qris.emv import QrisError, clean
+from kasir.qris.info import info
+
+qris_app = typer.Typer(help="Read, check and convert QRIS strings and QR images.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a local file may be a full-resolution photo
+
+
+def read_source(source: str) -> str:
+    """A QRIS given as the string itself or as the path of an image of its QR code."""
+    text = clean(source)
+    if text.startswith("0002"):
+        return text
+    path = Path(source)
+    if path.is_file():
+        return image.read_qris(path.read_bytes(), max_bytes=MAX_IMAGE_BYTES)
+    raise QrisError(f"{source!r} is neither a QRIS string (it starts with 000201) nor an image file", code="not_qris")
+
+
+def _fail(exc: KasirError) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {exc.message} ({exc.code})")
+    return typer.Exit(code=2)
+
+
+@qris_app.command("info")
+def qris_info(
+    source: Annotated[str, typer.Argument(help="A QRIS string, or the path of a PNG/JPEG/GIF/WebP of its QR.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Describe a QRIS: merchant, NMID, criteria, acquirers, amount, CRC. Exits 1 when the CRC is
+    wrong (the rest is still shown), 2 when the QRIS cannot be read at all."""
+    try:
+        described = info(read_source(source), require_valid_crc=False)
+    except KasirError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(described.to_dict()))
+    else:
+        _print_info(described.to_dict())
+    if not described.crc_valid:
+        if not as_json:
+            err_console.print("[red]the CRC does not match: this QRIS was altered or mistyped[/red]")
+        raise typer.Exit(code=1)
+
+
+def _print_info(fields: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for name in (
+        "merchant_name",
+        "merchant_city",
+        "postal_code",
+        "nmid",
+        "criteria",
+        "mcc",
+        "country_code",
+        "currency",
+    ):
+        value = fields[name]
+        if name == "criteria" and value:
+            value = f"{value} ({fields['criteria_name'] or 'unknown'})"
+        table.add_row(name, "-" if value is None else str(value))
+    table.add_row("type", "dynamic" if fields["is_dynamic"] else "static")
+    table.add_row("amount", "-" if fields["amount"] is None else f"Rp {fields['amount']:,}".replace(",", "."))
+    if fields["fee"]:
+        table.add_row("fee", json.dumps(fields["fee"]))
+    for acquirer in fields["acquirers"]:
+        label = acquirer["name"] or acquirer["id"] or "card scheme"
+        detail = ", ".join(f"{k} {v}" for k, v in acquirer.items() if k in ("id", "merchant_id", "merchant_pan") and v)
+        table.add_row(f"acquirer {acquirer['tag']}", f"{label}: {detail}")
+    for name, value in fields["additional_data"].items():
+        table.add_row(name, value)
+    table.add_row("crc", f"{fields['crc']} ({'valid' if fields['crc_valid'] else 'WRONG'})")
+    console.print(table)
+
+
+@qris_app.command("convert")
+def qris_convert(
+    source: Annotated[str, typer.Argument(help="A static QRIS string, or the path of an image of its QR.")],
+    amount: Annotated[int, typer.Option(help="Whole rupiah to embed.")],
+    png: Annotated[Path | None, typer.Option(help="Also write the QR code as a PNG here.")] = None,
+    svg: Annotated[Path | None, typer.Option(help="Also write the QR code as an SVG here.")] = None,
+    size: Annotated[int, typer.Option(help="Image width in pixels.")] = 600,
+    fee: Annotated[int | None, typer.Option(help="A fixed convenience fee in rupiah (tag 56).")] = None,
+) -> None:
+    """Embed AMOUNT into a QRIS and print the dynamic QRIS, alone on one line."""
+    try:
+        dynamic = to_dynamic(read_source(source), amount, Fee.fixed(fee) if fee is not None else None)
+        images = [(path, image.render_png(dynamic, size)) for path in [png] if path is not None]
+        images += [(path, image.render_svg(dynamic, size)) for path in [svg] if path is not None]
+    except KasirError as exc:
+        raise _fail(exc) from None
+    for path, data in images:
+        path.write_bytes(data)
+        err_console.print(f"wrote {path}")
+    typer.echo(dynamic)
