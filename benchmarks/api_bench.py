@@ -108,12 +108,15 @@ def fresh_database(kind: str, pg_admin_url: str) -> Iterator[Target]:
 
 def kasir_settings(target: Target) -> tuple[Settings, dict[str, str]]:
     """The settings the seeding uses, and the same as ``KASIR_*`` variables for the server."""
-    settings = Settings(home=target.home, database_url=target.url, rate_limit=0, payment_ttl=PAYMENT_TTL)
+    settings = Settings(
+        home=target.home, database_url=target.url, rate_limit=0, payment_ttl=PAYMENT_TTL, platform_qris="demo"
+    )
     return settings, {
         "KASIR_HOME": str(target.home),
         "KASIR_DATABASE_URL": target.url,
         "KASIR_RATE_LIMIT": str(settings.rate_limit),
         "KASIR_PAYMENT_TTL": str(settings.payment_ttl),
+        "KASIR_PLATFORM_QRIS": "demo",  # method qris, as `make run` configures it
     }
 
 

@@ -247,7 +247,13 @@ class Seeded:
 
 
 def kasir_settings(target: Target) -> Settings:
-    return Settings(home=target.home, database_url=target.url, webhook_allow_private_networks=True, rate_limit=0)
+    return Settings(
+        home=target.home,
+        database_url=target.url,
+        webhook_allow_private_networks=True,
+        rate_limit=0,
+        platform_qris="demo",
+    )
 
 
 def worker_env(target: Target, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -256,6 +262,7 @@ def worker_env(target: Target, extra: dict[str, str] | None = None) -> dict[str,
         "KASIR_HOME": str(target.home),
         "KASIR_DATABASE_URL": target.url,
         "KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
+        "KASIR_PLATFORM_QRIS": "demo",
         **(extra or {}),
     }
 

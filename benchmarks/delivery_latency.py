@@ -113,7 +113,11 @@ async def produce(db: Database, spec: dict[str, Any]) -> dict[str, Any]:
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     settings = Settings(
-        home=spec["home"], database_url=spec["database_url"], webhook_allow_private_networks=True, rate_limit=0
+        home=spec["home"],
+        database_url=spec["database_url"],
+        webhook_allow_private_networks=True,
+        rate_limit=0,
+        platform_qris="demo",
     )
     if spec["topology"] == "producer":
         db = Database(build_engine(settings.resolved_database_url))

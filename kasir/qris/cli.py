@@ -85,7 +85,8 @@ def _print_info(fields: dict[str, Any]) -> None:
         table.add_row("fee", json.dumps(fields["fee"]))
     for acquirer in fields["acquirers"]:
         label = acquirer["name"] or acquirer["id"] or "card scheme"
-        detail = ", ".join(f"{k} {v}" for k, v in acquirer.items() if k in ("id", "merchant_id", "merchant_pan") and v)
+        shown = ("merchant_id", "merchant_pan") if label == acquirer["id"] else ("id", "merchant_id", "merchant_pan")
+        detail = ", ".join(f"{k} {v}" for k, v in acquirer.items() if k in shown and v)
         table.add_row(f"acquirer {acquirer['tag']}", f"{label}: {detail}")
     for name, value in fields["additional_data"].items():
         table.add_row(name, value)

@@ -22,7 +22,7 @@ from kasir.money import whole_rupiah
 from kasir.payments.views import qr_image_url
 from kasir.qris import image
 from kasir.qris.convert import to_dynamic
-from kasir.qris.emv import clean, parse
+from kasir.qris.emv import QrisError, clean, parse
 from kasir.qris.fetch import fetch_image
 from kasir.qris.info import QrisInfo, info
 
@@ -195,6 +195,14 @@ async def qris_info_post(request: Request, caller: Principal = Depends(principal
     return _info_view(info(await _qris_from(state, params)))
 
 
+def _check_data(data: str) -> None:
+    # Only valid QRIS: this endpoint needs no key, and must not become a QR service for any URL.
+    try:
+        parse(data)
+    except QrisError as exc:
+        raise QrisError(f"data: {exc.message}", code=exc.code, position=exc.position, field="data") from None
+
+
 _CACHE = "public, max-age=86400, immutable"  # the image is a pure function of the query
 
 
@@ -203,8 +211,7 @@ async def qr_png(
     data: str = Query(description="The QRIS string"),
     size: int = Query(default=image.DEFAULT_SIZE, description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"),
 ) -> Response:
-    # Only valid QRIS: this endpoint needs no key, and must not become a QR service for any URL.
-    parse(data)
+    _check_data(data)
     png = await run_in_threadpool(image.render_png, data, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": _CACHE})
 
@@ -214,6 +221,6 @@ async def qr_svg(
     data: str = Query(description="The QRIS string"),
     size: int = Query(default=image.DEFAULT_SIZE, description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"),
 ) -> Response:
-    parse(data)
+    _check_data(data)
     svg = await run_in_threadpool(image.render_svg, data, size)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": _CACHE})
