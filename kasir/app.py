@@ -10,13 +10,14 @@ from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 
 from kasir import __version__
 from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, deliveries, metrics, mutations, payments, providers, qris, webhooks
+from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, webhooks
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -26,6 +27,7 @@ from kasir.delivery.worker import Worker
 from kasir.logs import install_secret_masking
 from kasir.payments.sources import configured_sources, run_source
 from kasir.sweeper import run_sweeper
+from kasir.web import routes as web
 
 
 def create_app(settings: Settings, *, database: Database | None = None, background: bool = True) -> FastAPI:
@@ -93,6 +95,9 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(providers.router)
     app.include_router(metrics.router)
     app.include_router(qris.router)
+    app.include_router(goods.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:
@@ -106,10 +111,16 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             mutations.MUTATIONS_PREFIX: batch_limit,
             mutations.FORWARDERS_PREFIX: batch_limit,
             **{path: qris.image_body_limit(settings.max_qr_image_bytes) for path in qris.IMAGE_PATHS},
+            **goods.upload_body_limits(settings.max_file_bytes, settings.max_image_bytes),
         },
     )
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
+
+
+# What needs no API key: probes, QR images, and the buyer's side (the invoice link is the key).
+_PUBLIC_PATHS = frozenset({"/health", "/metrics", "/qr.png", "/qr.svg", "/pay", "/pay/status"})
+_PUBLIC_PREFIXES = ("/download/", "/media/")
 
 
 def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
@@ -120,7 +131,7 @@ def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema["paths"].items():
-            if path in ("/health", "/metrics", "/qr.png", "/qr.svg"):
+            if path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES):
                 continue
             for operation in operations.values():
                 if path.startswith(mutations.FORWARDERS_PREFIX):

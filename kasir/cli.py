@@ -104,7 +104,7 @@ def serve(
     console.print(f"  API docs      {base}/docs")
     console.print(f"  OpenAPI       {base}/openapi.json")
     console.print(f"  bayar.gg API  {base}/api/create-payment.php …")
-    console.print(f"  payment links {settings.public_url}/pay?invoice=…  (the hosted pay page is not built yet)")
+    console.print(f"  pay page      {settings.public_url}/pay?invoice=…")
     if settings.platform_qris is None:
         console.print("  method qris     off: set KASIR_PLATFORM_QRIS to your static QRIS (or `demo`)")
     elif is_demo(settings.platform_qris):

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     max_qr_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest QR image accepted.")
     qr_fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds to fetch an image_url, in all.")
 
+    # Digital goods (seed 004): files, product photos, download links.
+    media_dir: Path | None = Field(default=None, description="Uploaded files and photos; default KASIR_HOME/media.")
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Largest digital file upload.")
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest product image upload.")
+    download_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds a download link works after payment.")
+    download_limit: int = Field(default=5, ge=1, description="Downloads one paid payment's link allows.")
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
 
@@ -122,6 +129,10 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.home / "media"
 
     @property
     def resolved_database_url(self) -> str:

@@ -335,3 +335,90 @@ mutation_forwarders = Table(
     UniqueConstraint("merchant_id", "mode"),
     CheckConstraint("mode IN ('test', 'live')", name="mode"),
 )
+
+# --- digital goods (seed 004): what a payment gives its buyer once it is paid --------------------
+
+# Files are stored on disk under KASIR_MEDIA_DIR by content hash (``storage_key``); the row is
+# what the merchant sees. Partitioned by mode like everything a key can touch.
+digital_files = Table(
+    "digital_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)
+Index("ix_digital_files_merchant", digital_files.c.merchant_id, digital_files.c.mode)
+
+hidden_contents = Table(
+    "hidden_contents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint("type IN ('text', 'link', 'license_key')", name="type"),
+)
+Index("ix_hidden_contents_merchant", hidden_contents.c.merchant_id, hidden_contents.c.mode)
+
+# Product photos are public (the pay page shows them), so they are served by an unguessable
+# ``public_id`` rather than by the merchant's sequential id.
+product_images = Table(
+    "product_images",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("storage_key", String(100), nullable=False),
+    Column("thumbnail_key", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)
+Index("ix_product_images_merchant", product_images.c.merchant_id, product_images.c.mode)
+
+# One download grant per paid payment with a file: the link's token is derived from the
+# instance key (so the page can show the same link again) and only its hash is stored.
+download_grants = Table(
+    "download_grants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("payment_id", Id, ForeignKey("payments.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("file_id", Id, ForeignKey("digital_files.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("downloads", Integer, nullable=False, server_default=text("0")),
+    Column("max_downloads", Integer, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_download_at", UTCDateTime, nullable=True),
+)
+
+# Keys this installation generates for itself and shares between its nodes through the
+# database (signing download links). Not merchants' secrets.
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -17,6 +17,7 @@ from kasir.db import fastpath
 from kasir.db.tables import payments
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from kasir.goods import catalog
 from kasir.merchants.service import Principal, get_merchant
 from kasir.payments import codes
 from kasir.payments.methods import METHODS, static_qris, unavailable_reason
@@ -97,14 +98,11 @@ def create_payment(
             field="amount",
             code="amount_out_of_range",
         )
-    # Digital goods are attached by id; until a merchant has uploaded any, every id is unknown.
-    for field in ("file_id", "content_id", "product_image_id"):
-        if getattr(request, field) is not None:
-            raise InvalidRequest(
-                f"{field} does not name an active item of yours",
-                field=field,
-                code=f"{field[:-3]}_not_found",
-            )
+    catalog.check_attachments(
+        conn,
+        principal,
+        {"file_id": request.file_id, "content_id": request.content_id, "product_image_id": request.product_image_id},
+    )
 
     channel_account = method.channel_account(principal.merchant_id)
     values: dict[str, Any] = {

@@ -9,7 +9,7 @@ through the sandbox instead.
 
 from __future__ import annotations
 
-from kasir.qris.emv import DataObject, encode, with_crc
+from kasir.qris.emv import DataObject, QrisError, encode, parse, with_crc
 
 DEMO_NAME = "KASIR DEMO (JANGAN BAYAR)"  # 25 characters, the EMV maximum for tag 59
 
@@ -18,11 +18,13 @@ def _template(*pairs: tuple[str, str]) -> str:
     return "".join(encode(tag, value) for tag, value in pairs)
 
 
+_DEMO_ACCOUNT = DataObject("26", _template(("00", "ID.KASIR.DEMO.WWW"), ("01", "9360000000000000000"), ("03", "UMI")))
+
 DEMO_STATIC_QRIS = with_crc(
     [
         DataObject("00", "01"),
         DataObject("01", "11"),
-        DataObject("26", _template(("00", "ID.KASIR.DEMO.WWW"), ("01", "9360000000000000000"), ("03", "UMI"))),
+        _DEMO_ACCOUNT,
         DataObject("51", _template(("00", "ID.CO.QRIS.WWW"), ("02", "ID0000000000000"), ("03", "UMI"))),
         DataObject("52", "5999"),
         DataObject("53", "360"),
@@ -36,4 +38,10 @@ DEMO_STATIC_QRIS = with_crc(
 
 
 def is_demo(qris: str | None) -> bool:
-    return qris == DEMO_STATIC_QRIS
+    """Whether ``qris`` is the demo QRIS, static or with an amount embedded."""
+    if qris is None:
+        return False
+    try:
+        return parse(qris).get("26") == _DEMO_ACCOUNT.value
+    except QrisError:
+        return False

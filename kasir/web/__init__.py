@@ -1,0 +1,1 @@
+"""What buyers see: the hosted pay page, its live status, downloads and product photos."""

@@ -1,0 +1,114 @@
+"""What the pay page may show about a payment, read in one place.
+
+The page is public: whoever has the link sees it. So it shows what a buyer needs and nothing
+else (no customer email or phone, no callback URL), and the goods that payment buys (hidden
+content, the download link, the redirect) only once it is ``paid``: before that they are not in
+the HTML, nor in the status JSON, at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from kasir.clock import to_wire
+from kasir.config import Settings
+from kasir.db.tables import hidden_contents, merchants, payments, product_images
+from kasir.goods import downloads
+from kasir.goods.catalog import image_url
+from kasir.payments import service
+from kasir.payments.methods import METHODS
+from kasir.qris.demo import is_demo
+
+
+def find_payment(conn: Connection, invoice_id: str) -> dict[str, Any] | None:
+    if not invoice_id or "\x00" in invoice_id or len(invoice_id) > 80:
+        return None
+    row = conn.execute(select(payments).where(payments.c.invoice_id == invoice_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def fresh_payment(conn: Connection, invoice_id: str, settings: Settings, now: datetime) -> dict[str, Any] | None:
+    """The payment as it is now: one past its expiry is expired first (with its event)."""
+    row = find_payment(conn, invoice_id)
+    if row is not None and service.is_stale(row, now):
+        service.expire_due(conn, now, settings.public_url, payment_id=row["id"])
+        row = find_payment(conn, invoice_id)
+    return row
+
+
+def page_view(conn: Connection, payment: Mapping[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
+    merchant = conn.execute(
+        select(merchants.c.name, merchants.c.ovo_number).where(merchants.c.id == payment["merchant_id"])
+    ).one()
+    method = METHODS[payment["payment_method"]]
+    status = payment["status"]
+    view: dict[str, Any] = {
+        "invoice_id": payment["invoice_id"],
+        "status": status,
+        "mode": payment["mode"],
+        "merchant_name": merchant.name,
+        "description": payment["description"],
+        "customer_name": payment["customer_name"],
+        "amount": payment["amount"],
+        "unique_code": payment["unique_code"],
+        "final_amount": payment["final_amount"],
+        "payment_method": method.id,
+        "payment_method_name": method.name,
+        "expires_at": to_wire(payment["expires_at"]),
+        "expires_at_iso": payment["expires_at"].isoformat(),
+        "seconds_left": max(0, int((payment["expires_at"] - now).total_seconds())) if status == "pending" else 0,
+        "paid_at": to_wire(payment["paid_at"]),
+        "qris_string": None,
+        "demo_qris": False,
+        "ovo_number": None,
+        "product_image": None,
+        "content": None,
+        "download": None,
+        "redirect_url": None,
+        "has_file": payment["file_id"] is not None,
+        "has_content": payment["content_id"] is not None,
+    }
+    if status == "pending":
+        # How to pay is shown only while it can still be paid.
+        view["qris_string"] = payment["qris_string"]
+        view["demo_qris"] = payment["qris_string"] is not None and is_demo(payment["qris_string"])
+        view["ovo_number"] = merchant.ovo_number if method.id == "ovo" else None
+    if payment["product_image_id"] is not None:
+        image = (
+            conn.execute(select(product_images).where(product_images.c.id == payment["product_image_id"]))
+            .mappings()
+            .first()
+        )
+        if image is not None:
+            view["product_image"] = {
+                # Same-origin paths: the page is whatever host the buyer reached it on.
+                "url": image_url("", dict(image)),
+                "thumbnail_url": image_url("", dict(image), thumbnail=True),
+                "width": image["width"],
+                "height": image["height"],
+            }
+    if status == "paid":
+        view["redirect_url"] = payment["redirect_url"]
+        if payment["content_id"] is not None:
+            content = conn.execute(
+                select(hidden_contents.c.title, hidden_contents.c.type, hidden_contents.c.body).where(
+                    hidden_contents.c.id == payment["content_id"]
+                )
+            ).first()
+            if content is not None:
+                view["content"] = {"title": content.title, "type": content.type, "body": content.body}
+        link = downloads.link_for(
+            conn,
+            payment,
+            ttl=settings.download_ttl,
+            limit=settings.download_limit,
+            public_url="",
+            now=now,
+        )
+        if link is not None:
+            view["download"] = {**link, "expires_at": to_wire(link["expires_at"])}
+    return view
