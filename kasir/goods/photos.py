@@ -45,7 +45,9 @@ def process(upload: bytes) -> Photo:
             upright = ImageOps.exif_transpose(image)
             has_alpha = upright.mode in ("RGBA", "LA") or (upright.mode == "P" and "transparency" in upright.info)
             pixels = upright.convert("RGBA" if has_alpha else "RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(f"the image has more than {MAX_PIXELS:,} pixels", code="image_too_large") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(
             f"the upload is not a readable JPEG, PNG or WebP image ({type(exc).__name__})",
             field="image",

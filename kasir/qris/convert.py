@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kasir.qris.emv import RUPIAH, DataObject, Qris, QrisError, clean, parse, with_crc
+from kasir.qris.emv import MAX_AMOUNT, RUPIAH, DataObject, Qris, QrisError, clean, parse, with_crc
 
 REPLACED_TAGS = frozenset({"01", "54", "55", "56", "57", "63"})
 _PERCENT = re.compile(r"(?:[1-9][0-9]?|0)(?:\.[0-9]{1,2})?")
@@ -33,13 +33,13 @@ class Fee:
 
     @classmethod
     def fixed(cls, rupiah: int) -> Fee:
-        if isinstance(rupiah, bool) or not isinstance(rupiah, int) or rupiah <= 0:
-            raise QrisError("a fixed fee is a positive whole number of rupiah", code="invalid_fee")
+        if isinstance(rupiah, bool) or not isinstance(rupiah, int) or not 0 < rupiah <= MAX_AMOUNT:
+            raise QrisError("a fixed fee is a positive whole number of rupiah, 13 digits at most", code="invalid_fee")
         return cls("02", str(rupiah))
 
     @classmethod
     def percent(cls, value: str) -> Fee:
-        if not _PERCENT.fullmatch(value) or not value.replace(".", "").strip("0"):
+        if not isinstance(value, str) or not _PERCENT.fullmatch(value) or not value.replace(".", "").strip("0"):
             raise QrisError(f"a fee percentage is 0.01–99.99, not {value!r}", code="invalid_fee")
         return cls("03", value)
 
@@ -57,6 +57,8 @@ def check_amount(amount: object, maximum: int | None = None) -> int:
         raise QrisError("the amount must be a whole number of rupiah", code="invalid_amount")
     if amount <= 0:
         raise QrisError(f"the amount must be positive, not {amount}", code="invalid_amount")
+    if amount > MAX_AMOUNT:
+        raise QrisError(f"the amount {amount} does not fit a QRIS (13 digits at most)", code="amount_out_of_range")
     if maximum is not None and amount > maximum:
         raise QrisError(f"the amount {amount} is above the ceiling of {maximum} rupiah", code="amount_out_of_range")
     return amount

@@ -33,11 +33,13 @@ MANDATORY = {
 }
 MERCHANT_ACCOUNT_TAGS = frozenset(f"{tag:02d}" for tag in range(2, 52))
 RUPIAH = "360"
+MAX_AMOUNT_LENGTH = 13  # EMV: tag 54 (and 56) hold at most 13 characters
+MAX_AMOUNT = 10**MAX_AMOUNT_LENGTH - 1
 
 _DIGITS = frozenset("0123456789")
 _CRC_DIGITS = frozenset("0123456789ABCDEF")
 # EMV: "ans" values are printable; a control character is a copy-paste accident or an attack.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph separators
 _AMOUNT = re.compile(r"[0-9]{1,13}(?:\.[0-9]{1,2})?")
 _PERCENT = re.compile(r"[0-9]{1,2}(?:\.[0-9]{1,2})?")
 
@@ -342,7 +344,7 @@ def _check_fields(qris: Qris) -> None:
 
 
 def _check_amount(amount: str, currency: str) -> None:
-    if not _AMOUNT.fullmatch(amount):
+    if len(amount) > MAX_AMOUNT_LENGTH or not _AMOUNT.fullmatch(amount):
         raise QrisError(
             f"tag 54 (amount) is {amount!r}: digits with an optional '.' decimal part", code="qris_invalid_amount"
         )
@@ -359,7 +361,7 @@ def _check_fee(qris: Qris) -> None:
         return
     if indicator == "02":
         fixed = qris.get("56")
-        if fixed is None or not _AMOUNT.fullmatch(fixed):
+        if fixed is None or len(fixed) > MAX_AMOUNT_LENGTH or not _AMOUNT.fullmatch(fixed):
             raise _invalid("56", f"fixed convenience fee is {fixed!r}; tag 55 = 02 needs an amount")
     elif indicator == "03":
         percent = qris.get("57")

@@ -34,12 +34,18 @@ def _scale(qr: segno.QRCode, size: int) -> int:
             f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels", field="size", code="invalid_size"
         )
     width, _ = qr.symbol_size(scale=1, border=_BORDER)
-    return max(1, size // int(width))
+    if size < width:
+        # A module narrower than a pixel cannot be drawn; say so rather than answer a bigger image.
+        raise InvalidRequest(
+            f"this QR needs at least {width} pixels; size {size} is too small", field="size", code="invalid_size"
+        )
+    return size // int(width)
 
 
 @lru_cache(maxsize=256)
 def render_png(data: str, size: int = DEFAULT_SIZE) -> bytes:
-    """A PNG at most ``size`` pixels wide (whole pixels per module, so it stays crisp)."""
+    """A PNG at most ``size`` pixels wide (whole pixels per module, so it stays crisp); a size
+    below the symbol's width in modules is refused."""
     qr = _symbol(data)
     out = io.BytesIO()
     qr.save(out, kind="png", scale=_scale(qr, size), border=_BORDER)
@@ -74,7 +80,9 @@ def read_codes(data: bytes, *, max_bytes: int | None = None) -> list[str]:
                     f"the image is {width}×{height} pixels; at most {MAX_PIXELS:,} are read", code="image_too_large"
                 )
             gray = image.convert("L")  # the first frame of a GIF or an animated WebP
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(f"the image has more than {MAX_PIXELS:,} pixels", code="image_too_large") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(
             f"the bytes are not a readable PNG, JPEG, GIF or WebP image ({type(exc).__name__})",
             field="image",
