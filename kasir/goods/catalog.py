@@ -48,7 +48,12 @@ def _list(conn: Connection, table: Table, principal: Principal, active_only: boo
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+_MAX_ID = 2**63 - 1  # a path id past BIGINT names nothing (and must not reach the driver)
+
+
 def _get(conn: Connection, table: Table, principal: Principal, item_id: int, what: str) -> dict[str, Any]:
+    if not 0 < item_id <= _MAX_ID:
+        raise NotFound(f"{what} {item_id} not found", code=f"{what.replace(' ', '_')}_not_found")
     row = conn.execute(select(table).where(_scoped(table, principal), table.c.id == item_id)).mappings().first()
     if row is None:
         raise NotFound(f"{what} {item_id} not found", code=f"{what.replace(' ', '_')}_not_found")

@@ -14,7 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kasir.errors import InvalidRequest, PayloadTooLarge
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# MPO is a JPEG with a second picture appended, as many phone cameras write them.
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 MAX_PIXELS = 50_000_000
 PHOTO_EDGE = 1600
 THUMBNAIL_EDGE = 400

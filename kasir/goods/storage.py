@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from kasir.errors import PayloadTooLarge
+from kasir.errors import InvalidRequest, PayloadTooLarge
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
@@ -44,8 +44,8 @@ class MediaStore:
         return StoredBlob(key, len(data), data[:64])
 
     def put_stream(self, source: BinaryIO, *, max_bytes: int) -> StoredBlob:
-        """Copy ``source`` in, hashing as it goes; more than ``max_bytes`` is refused with 413
-        and leaves nothing behind."""
+        """Copy ``source`` in, hashing as it goes; an empty source or more than ``max_bytes`` is
+        refused (400 / 413) and leaves nothing behind."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
@@ -63,6 +63,8 @@ class MediaStore:
                     tmp.write(chunk)
                 tmp.flush()
                 os.fsync(tmp.fileno())
+            if size == 0:
+                raise InvalidRequest("the file is empty", field="file", code="file_empty")
             key = digest.hexdigest()
             target = self.path(key)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -82,8 +82,6 @@ async def upload_file(request: Request, caller: Principal = Depends(principal)) 
     store = MediaStore(state.settings.resolved_media_dir)
     await upload.seek(0)
     blob = await run_in_threadpool(store.put_stream, upload.file, max_bytes=state.settings.max_file_bytes)
-    if blob.size == 0:
-        raise InvalidRequest("the file is empty", field="file", code="file_empty")
     name = params.get("filename") if isinstance(params.get("filename"), str) else None
     filename = catalog.clean_filename(name or upload.filename, fallback="file")
     now = utcnow()
