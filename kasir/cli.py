@@ -22,7 +22,7 @@ from kasir.db.migrate import upgrade
 from kasir.errors import KasirError
 from kasir.merchants import service as merchants
 from kasir.merchants.keys import Mode
-from kasir.qris.cli import qris_app, read_source
+from kasir.qris.cli import qris_app, read_source, rupiah_option
 from kasir.qris.demo import is_demo
 
 app = typer.Typer(help="Kasir: a self-hosted QRIS payment gateway.", no_args_is_help=True, add_completion=False)
@@ -47,7 +47,7 @@ def _settings() -> Settings:
     except ValidationError as exc:
         for problem in exc.errors():
             name = "KASIR_" + "_".join(str(part) for part in problem["loc"]).upper()
-            err_console.print(f"[red]error:[/red] {name}: {problem['msg']}")
+            err_console.print(f"[red]error:[/red] {name}: {problem['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(code=2) from None
 
 
@@ -509,7 +509,9 @@ def mutations_list(
 @sandbox_app.command("pay")
 def sandbox_pay(
     invoice: Annotated[str, typer.Argument(help="Invoice id of a test-mode payment.")],
-    amount: Annotated[int | None, typer.Option(help="Pay this instead of the exact final amount.")] = None,
+    amount: Annotated[
+        str | None, typer.Option(help="Pay this instead of the exact final amount (plain digits).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pay a test-mode payment as its customer would: a credit of its exact final amount goes
@@ -522,6 +524,10 @@ def sandbox_pay(
     from kasir.payments import sandbox
     from kasir.payments.mutations import mutation_view
 
+    try:
+        credit = None if amount is None else rupiah_option(amount, "--amount")
+    except KasirError as exc:
+        raise _fail(exc) from None
     settings = _settings()
     db = _database(settings)
 
@@ -529,7 +535,7 @@ def sandbox_pay(
         row = conn.execute(sa.select(payments).where(payments.c.invoice_id == invoice)).mappings().first()
         if row is None:
             raise NotFound(f"payment {invoice} not found", code="payment_not_found")
-        return mutation_view(sandbox.pay(conn, dict(row), settings, utcnow(), amount=amount, source="sandbox").mutation)
+        return mutation_view(sandbox.pay(conn, dict(row), settings, utcnow(), amount=credit, source="sandbox").mutation)
 
     try:
         shown = db.write_sync(pay)

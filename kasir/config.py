@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         if value.strip().lower() == "demo":
             return DEMO_STATIC_QRIS
         try:
-            return check_static(value, field="KASIR_PLATFORM_QRIS")
+            return check_static(value, field="the platform QRIS")
         except QrisError as exc:
             raise ValueError(f"{exc.message} ({exc.code})") from None
 

@@ -130,8 +130,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit=0,
         # Receivers in tests listen on loopback; the SSRF tests turn the guard back on.
         webhook_allow_private_networks=True,
-        # Method `qris` is available only with a platform QRIS; the labelled demo one serves.
-        platform_qris="demo",
+        # Method `qris` is available only with a platform QRIS. A real-looking one, since the
+        # labelled demo QRIS serves test mode only (tests that need the demo set it).
+        platform_qris=VALID_QRIS,
     )
 
 

@@ -50,12 +50,16 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 def check_scheme(url: str, *, require_https: bool, field: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1/x": an unclosed IPv6 literal
+        raise UnsafeURL(f"{field} is not a valid URL", field=field, code="invalid_url") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise UnsafeURL(f"{field} must be an http:// or https:// URL", field=field, code="invalid_url")
     if require_https and parts.scheme != "https":
         raise UnsafeURL(f"{field} must use https", field=field, code="https_required")
-    return parts.hostname
+    return hostname
 
 
 async def check_url(url: str, *, allow_private: bool, require_https: bool, field: str = "url") -> None:
@@ -69,7 +73,7 @@ async def check_url(url: str, *, allow_private: bool, require_https: bool, field
     else:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode ("a..b")
             raise UnsafeURL(f"{field}: {host} does not resolve", field=field, code="url_unresolvable") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kasir.config import Settings
+from kasir.qris.demo import is_demo
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,16 @@ def static_qris(method: Method, merchant: Mapping[str, Any], settings: Settings)
     return str(value) if value else None
 
 
-def unavailable_reason(method: Method, merchant: Mapping[str, Any], settings: Settings) -> str | None:
-    """Why ``merchant`` cannot take payments by ``method`` now, or None when it can."""
+def unavailable_reason(
+    method: Method, merchant: Mapping[str, Any], settings: Settings, mode: str = "test"
+) -> str | None:
+    """Why ``merchant`` cannot take payments by ``method`` in ``mode`` now, or None when it can."""
     if method.channel_column is None:
         if settings.platform_qris is None:
             return "the operator has not configured the platform QRIS (KASIR_PLATFORM_QRIS)"
+        if mode == "live" and is_demo(settings.platform_qris):
+            # A live payment on a QR that no app can pay would be a sale lost, not a test.
+            return "the platform QRIS is Kasir's demo QRIS, which cannot be paid; set KASIR_PLATFORM_QRIS"
         return None
     if not merchant["subscription_active"]:
         return "needs an active subscription"
@@ -67,10 +73,10 @@ def unavailable_reason(method: Method, merchant: Mapping[str, Any], settings: Se
     return None
 
 
-def describe_methods(merchant: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+def describe_methods(merchant: Mapping[str, Any], settings: Settings, mode: str = "test") -> list[dict[str, Any]]:
     described = []
     for method in METHODS.values():
-        reason = unavailable_reason(method, merchant, settings)
+        reason = unavailable_reason(method, merchant, settings, mode)
         entry: dict[str, Any] = {
             "id": method.id,
             "name": method.name,

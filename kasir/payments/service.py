@@ -79,7 +79,7 @@ def create_payment(
         )
     # The operator's QRIS needs no look at the merchant's settings.
     merchant = get_merchant(conn, principal.merchant_id) if method.own_channel else {}
-    reason = unavailable_reason(method, merchant, settings)
+    reason = unavailable_reason(method, merchant, settings, principal.mode)
     if reason is not None:
         code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
         error = Forbidden if code == "subscription_inactive" else InvalidRequest

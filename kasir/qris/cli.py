@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kasir.errors import KasirError
+from kasir.errors import InvalidRequest, KasirError
+from kasir.money import whole_rupiah
 from kasir.qris import image
 from kasir.qris.convert import Fee, to_dynamic
 from kasir.qris.emv import QrisError, clean
@@ -33,6 +34,19 @@ def read_source(source: str) -> str:
     if path.is_file():
         return image.read_qris(path.read_bytes(), max_bytes=MAX_IMAGE_BYTES)
     raise QrisError(f"{source!r} is neither a QRIS string (it starts with 000201) nor an image file", code="not_qris")
+
+
+def rupiah_option(value: str, name: str) -> int:
+    """A whole-rupiah option: ``50.000`` is fifty thousand to an Indonesian and fifty to Python,
+    so anything but plain digits is refused rather than guessed at."""
+    try:
+        return whole_rupiah(value, name)
+    except ValueError:
+        raise InvalidRequest(
+            f"{name} must be a whole number of rupiah in plain digits (50000), not {value!r}",
+            field=name,
+            code="invalid_amount",
+        ) from None
 
 
 def _fail(exc: KasirError) -> typer.Exit:
@@ -97,15 +111,16 @@ def _print_info(fields: dict[str, Any]) -> None:
 @qris_app.command("convert")
 def qris_convert(
     source: Annotated[str, typer.Argument(help="A static QRIS string, or the path of an image of its QR.")],
-    amount: Annotated[int, typer.Option(help="Whole rupiah to embed.")],
+    amount: Annotated[str, typer.Option(help="Whole rupiah to embed, digits only (50000, not 50.000).")],
     png: Annotated[Path | None, typer.Option(help="Also write the QR code as a PNG here.")] = None,
     svg: Annotated[Path | None, typer.Option(help="Also write the QR code as an SVG here.")] = None,
     size: Annotated[int, typer.Option(help="Image width in pixels.")] = 600,
-    fee: Annotated[int | None, typer.Option(help="A fixed convenience fee in rupiah (tag 56).")] = None,
+    fee: Annotated[str | None, typer.Option(help="A fixed convenience fee in rupiah (tag 56).")] = None,
 ) -> None:
     """Embed AMOUNT into a QRIS and print the dynamic QRIS, alone on one line."""
     try:
-        dynamic = to_dynamic(read_source(source), amount, Fee.fixed(fee) if fee is not None else None)
+        fixed_fee = Fee.fixed(rupiah_option(fee, "--fee")) if fee is not None else None
+        dynamic = to_dynamic(read_source(source), rupiah_option(amount, "--amount"), fixed_fee)
         images = [(path, image.render_png(dynamic, size)) for path in [png] if path is not None]
         images += [(path, image.render_svg(dynamic, size)) for path in [svg] if path is not None]
     except KasirError as exc:

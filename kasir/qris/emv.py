@@ -33,6 +33,7 @@ MANDATORY = {
 }
 MERCHANT_ACCOUNT_TAGS = frozenset(f"{tag:02d}" for tag in range(2, 52))
 RUPIAH = "360"
+MAX_PAYLOAD = 512  # EMV MPM: a payload is at most 512 characters (and a QR code must hold it)
 MAX_AMOUNT_LENGTH = 13  # EMV: tag 54 (and 56) hold at most 13 characters
 MAX_AMOUNT = 10**MAX_AMOUNT_LENGTH - 1
 
@@ -131,6 +132,11 @@ def serialise(objects: Iterable[DataObject]) -> str:
 def with_crc(objects_without_crc: Iterable[DataObject]) -> str:
     """The payload of ``objects`` followed by its CRC object."""
     body = serialise(objects_without_crc) + "6304"
+    if len(body) + 4 > MAX_PAYLOAD:
+        raise QrisError(
+            f"the QRIS would be {len(body) + 4} characters; an EMV payload holds at most {MAX_PAYLOAD}",
+            code="qris_too_long",
+        )
     return body + crc_of(body)
 
 
@@ -248,6 +254,10 @@ def parse(text: str, *, check_crc: bool = True) -> Qris:
     if not text.startswith("0002"):
         raise QrisError(
             "this is not a QRIS: an EMV merchant-presented QR starts with 000201", code="not_qris", position=0
+        )
+    if len(text) > MAX_PAYLOAD:
+        raise QrisError(
+            f"the QRIS is {len(text)} characters; an EMV payload holds at most {MAX_PAYLOAD}", code="qris_too_long"
         )
     control = _CONTROL.search(text)
     if control is not None:

@@ -31,14 +31,16 @@ async def fetch_image(
     """The image at ``url``, at most ``max_bytes``, within ``seconds`` in all (redirects included)."""
     try:
         async with asyncio.timeout(seconds):
-            return await _fetch(session, url, max_bytes, allow_private)
+            return await _fetch(session, url, max_bytes, allow_private, seconds)
     except TimeoutError:
         raise InvalidRequest(
             f"image_url did not deliver the image within {seconds:g} s", field="image_url", code="image_url_timeout"
         ) from None
 
 
-async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int, allow_private: bool) -> bytes:
+async def _fetch(
+    session: aiohttp.ClientSession, url: str, max_bytes: int, allow_private: bool, seconds: float
+) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
         await check_url(url, allow_private=allow_private, require_https=False, field="image_url")
         try:
@@ -47,6 +49,8 @@ async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int, allow
             async with session.get(
                 url,
                 allow_redirects=False,
+                # The session's own timeout is the webhook one; this fetch has its own budget.
+                timeout=aiohttp.ClientTimeout(total=seconds),
                 headers={"Accept": "image/png, image/jpeg, image/gif, image/webp", "Accept-Encoding": "identity"},
             ) as response:
                 if response.status in _REDIRECTS and response.headers.get("Location"):
@@ -66,7 +70,9 @@ async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int, allow
                 return bytes(body)
         except UnsafeURL:
             raise
-        except (aiohttp.ClientError, OSError) as exc:
+        except TimeoutError:
+            raise  # the caller's budget, reported as such
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             # The guarded resolver refuses a private address with an OSError; say so plainly.
             reason = str(exc) or type(exc).__name__
             code = "unsafe_url" if "refused to connect" in reason else "image_url_failed"

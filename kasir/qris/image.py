@@ -60,6 +60,16 @@ def render_svg(data: str, size: int = DEFAULT_SIZE) -> bytes:
     return out.getvalue()
 
 
+def _on_white(image: Image.Image) -> Image.Image:
+    """Transparent pixels made white: a canvas export draws black modules on transparent black,
+    which a plain grey conversion would turn into black on black."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba)
+    return image
+
+
 def read_codes(data: bytes, *, max_bytes: int | None = None) -> list[str]:
     """The text of every QR code in the image ``data``, as the scanner found them."""
     if max_bytes is not None and len(data) > max_bytes:
@@ -79,7 +89,7 @@ def read_codes(data: bytes, *, max_bytes: int | None = None) -> list[str]:
                 raise PayloadTooLarge(
                     f"the image is {width}×{height} pixels; at most {MAX_PIXELS:,} are read", code="image_too_large"
                 )
-            gray = image.convert("L")  # the first frame of a GIF or an animated WebP
+            gray = _on_white(image).convert("L")  # the first frame of a GIF or an animated WebP
     except Image.DecompressionBombError:
         raise PayloadTooLarge(f"the image has more than {MAX_PIXELS:,} pixels", code="image_too_large") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -25,7 +25,7 @@ async def payment_methods(request: Request, caller: Principal = Depends(principa
     merchant = await state.db.read(lambda conn: get_merchant(conn, caller.merchant_id))
     return {
         "success": True,
-        "methods": describe_methods(merchant, state.settings),
+        "methods": describe_methods(merchant, state.settings, caller.mode),
         "user_status": {"has_active_subscription": bool(merchant["subscription_active"])},
     }
 

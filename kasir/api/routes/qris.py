@@ -195,6 +195,16 @@ async def qris_info_post(request: Request, caller: Principal = Depends(principal
     return _info_view(info(await _qris_from(state, params)))
 
 
+def _size(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 5:
+        raise InvalidRequest(
+            f"size must be a whole number of pixels, {image.MIN_SIZE}–{image.MAX_SIZE}",
+            field="size",
+            code="invalid_size",
+        )
+    return int(text)
+
+
 def _check_data(data: str) -> None:
     # Only valid QRIS: this endpoint needs no key, and must not become a QR service for any URL.
     try:
@@ -209,18 +219,22 @@ _CACHE = "public, max-age=86400, immutable"  # the image is a pure function of t
 @router.get("/qr.png", summary="A QRIS as a PNG image", response_class=Response)
 async def qr_png(
     data: str = Query(description="The QRIS string"),
-    size: int = Query(default=image.DEFAULT_SIZE, description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"),
+    size: str = Query(
+        default=str(image.DEFAULT_SIZE), description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"
+    ),
 ) -> Response:
     _check_data(data)
-    png = await run_in_threadpool(image.render_png, data, size)
+    png = await run_in_threadpool(image.render_png, data, _size(size))
     return Response(png, media_type="image/png", headers={"Cache-Control": _CACHE})
 
 
 @router.get("/qr.svg", summary="A QRIS as an SVG image", response_class=Response)
 async def qr_svg(
     data: str = Query(description="The QRIS string"),
-    size: int = Query(default=image.DEFAULT_SIZE, description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"),
+    size: str = Query(
+        default=str(image.DEFAULT_SIZE), description=f"Width in pixels, {image.MIN_SIZE}–{image.MAX_SIZE}"
+    ),
 ) -> Response:
     _check_data(data)
-    svg = await run_in_threadpool(image.render_svg, data, size)
+    svg = await run_in_threadpool(image.render_svg, data, _size(size))
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": _CACHE})
