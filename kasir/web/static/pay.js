@@ -33,6 +33,16 @@
     if (left === 0) { poll(); }
   }
 
+  // A status change reloads the page, so the live region never sees it change: bring the new
+  // status to the reader's attention instead.
+  try {
+    var seen = "kasir-status-" + data.invoice;
+    if (data.status !== "pending" && window.sessionStorage.getItem(seen) === "pending") {
+      document.getElementById("status").focus();
+    }
+    window.sessionStorage.setItem(seen, data.status);
+  } catch (error) { /* storage refused (private mode): nothing to announce */ }
+
   if (data.status === "pending") {
     if (countdown) { tick(); window.setInterval(tick, 1000); }
     window.setInterval(poll, 1500);
