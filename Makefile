@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check lint typecheck bench-api bench-matching clean
+.PHONY: run test check lint typecheck bench-api bench-matching bench-qris clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -47,6 +47,10 @@ bench-api: $(VENV)/.installed-dev
 ## bench-matching: 100,000 credits against 100,000 pending payments, SQLite and PostgreSQL.
 bench-matching: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/matching_bench.py $(BENCH_ARGS)
+
+## bench-qris: the QRIS engine per call, against the naive string-split converter.
+bench-qris: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/qris_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
