@@ -159,6 +159,9 @@ class EndpointBody(BaseModel):
     fifo: bool | None = Field(default=None, description="Deliver in event order; a failing head holds the rest")
     headers: dict[str, str] | None = Field(default=None, description="Extra request headers")
     enabled: bool | None = None
+    expires_in: int | None = Field(
+        default=None, ge=60, le=7 * 86400, description="Seconds until a temporary endpoint stops (kasir listen)"
+    )
 
     @field_validator("url")
     @classmethod

@@ -204,6 +204,8 @@ def update_endpoint(
         values["fifo"] = spec.fifo
     if "headers" in fields:
         values["headers"] = check_headers(spec.headers)
+    if "expires_in" in fields:  # a temporary endpoint extended (kasir listen keeps its own alive)
+        values["expires_at"] = spec.expires_at
     if "enabled" in fields and spec.enabled is not None:
         values["enabled"] = spec.enabled
         if spec.enabled and not row["enabled"]:

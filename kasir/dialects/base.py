@@ -61,7 +61,15 @@ class InvalidSignature(WebhookVerificationError):
 
 
 class TimestampOutOfTolerance(WebhookVerificationError):
-    pass
+    """The signed timestamp is too far from now (either way), or not a time at all."""
+
+
+class TimestampTooOld(TimestampOutOfTolerance):
+    """Older than the tolerance: a replay, or a message that waited too long."""
+
+
+class TimestampInFuture(TimestampOutOfTolerance):
+    """Ahead of now by more than the tolerance: a sender's clock, or a forged message."""
 
 
 class MalformedPayload(WebhookVerificationError):
@@ -134,8 +142,10 @@ def check_timestamp(raw: str, tolerance: int, now: int | None) -> int:
     except ValueError:
         raise TimestampOutOfTolerance(f"timestamp {raw!r} is not a unix time") from None
     current = int(datetime.now(UTC).timestamp()) if now is None else now
-    if abs(current - timestamp) > tolerance:
-        raise TimestampOutOfTolerance(f"timestamp is {current - timestamp} s away from now (tolerance {tolerance} s)")
+    if current - timestamp > tolerance:
+        raise TimestampTooOld(f"timestamp is {current - timestamp} s old (tolerance {tolerance} s)")
+    if timestamp - current > tolerance:
+        raise TimestampInFuture(f"timestamp is {timestamp - current} s in the future (tolerance {tolerance} s)")
     return timestamp
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -69,8 +70,11 @@ async def rotate_settings_secret(request: Request, caller: Principal = Depends(p
 # --- endpoints --------------------------------------------------------------------------------
 
 
-def _changes(body: EndpointBody) -> service.EndpointChanges:
-    return service.EndpointChanges(**body.model_dump())
+def _changes(body: EndpointBody, now: datetime) -> service.EndpointChanges:
+    fields = body.model_dump(exclude={"expires_in"})
+    if body.expires_in is not None:
+        fields["expires_at"] = now + timedelta(seconds=body.expires_in)
+    return service.EndpointChanges(**fields)
 
 
 @router.post("/v1/endpoints", status_code=201, summary="Register an endpoint (its secret is shown once)")
@@ -81,7 +85,7 @@ async def create_endpoint(request: Request, caller: Principal = Depends(principa
         raise InvalidRequest("url is required", field="url", code="missing_parameter")
     await guard_url(state, body.url, "url")
     now = utcnow()
-    row = await state.db.write(lambda conn: service.create_endpoint(conn, caller, _changes(body), now))
+    row = await state.db.write(lambda conn: service.create_endpoint(conn, caller, _changes(body, now), now))
     return {"success": True, "endpoint": endpoint_view(row, secret=row["secret"])}
 
 
@@ -105,7 +109,9 @@ async def patch_endpoint(request: Request, endpoint_id: str, caller: Principal =
         await guard_url(state, body.url, "url")
     now = utcnow()
     row = await state.db.write(
-        lambda conn: service.update_endpoint(conn, caller, endpoint_id, _changes(body), set(body.model_fields_set), now)
+        lambda conn: service.update_endpoint(
+            conn, caller, endpoint_id, _changes(body, now), set(body.model_fields_set), now
+        )
     )
     return {"success": True, "endpoint": endpoint_view(row)}
 

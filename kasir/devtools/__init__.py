@@ -1,0 +1,1 @@
+"""Developer tools for the receiving side: ``kasir trigger`` and ``kasir listen``."""
