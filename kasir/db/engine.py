@@ -8,6 +8,7 @@ deadlocking when a read lock is upgraded. PostgreSQL is used through psycopg 3.
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,8 +122,15 @@ class Database:
         self._inline = self.is_sqlite and not offload
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._delivery_listeners: list[Callable[[], None]] = []
-        self._loop_connection: Any = None
-        self._queued: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        # The inline read connection of each thread that runs an event loop (a SQLite
+        # connection must stay on its thread), all closed by dispose().
+        self._loop_connections: dict[int, Any] = {}
+        # Group-commit queues, one per event loop: a unit of work runs, and its caller is
+        # answered, on the caller's own loop. A queue shared between loops let one loop run
+        # another's unit and set its future from the wrong thread, which never woke the owner.
+        self._queues: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]
+        ] = weakref.WeakKeyDictionary()
         # One limiter per event loop (a limiter belongs to its loop; tests and `kasir serve`
         # can drive one Database from more than one).
         self._threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
@@ -189,13 +197,16 @@ class Database:
     async def _group_commit(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queued.append((fn, future))
-        if len(self._queued) == 1:
-            loop.call_soon(self._flush_group)
+        queue = self._queues.setdefault(loop, [])
+        queue.append((fn, future))
+        if len(queue) == 1:
+            loop.call_soon(self._flush_group, loop)
         return cast(T, await future)
 
-    def _flush_group(self) -> None:
-        batch, self._queued = self._queued, []
+    def _flush_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._queues.pop(loop, [])
+        if not batch:
+            return
         if len(batch) == 1:
             fn, future = batch[0]
             try:
@@ -248,11 +259,14 @@ class Database:
         if self._inline:
             # The event loop's own SQLite connection, taken out of the pool for good: only the
             # loop thread uses it, one statement at a time, in autocommit.
-            if self._loop_connection is None:
+            thread = threading.get_ident()
+            connection = self._loop_connections.get(thread)
+            if connection is None:
                 fairy = self.engine.raw_connection()
                 fairy.detach()
-                self._loop_connection = fairy.dbapi_connection
-            cursor = self._loop_connection.cursor()
+                connection = self._loop_connections[thread] = fairy.dbapi_connection
+            assert connection is not None
+            cursor = connection.cursor()
             try:
                 cursor.execute(q.sql, params)
                 row = cursor.fetchone()
@@ -287,7 +301,7 @@ class Database:
         return limiter
 
     def dispose(self) -> None:
-        if self._loop_connection is not None:
-            self._loop_connection.close()
-            self._loop_connection = None
+        for connection in self._loop_connections.values():
+            connection.close()
+        self._loop_connections.clear()
         self.engine.dispose()

@@ -4,6 +4,7 @@ fails leaves no trace while its neighbours' changes stand."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -48,3 +49,51 @@ def test_a_lone_unit_is_a_plain_transaction(db: Database) -> None:
         return await db.write(lambda conn: str(conn.execute(sa.text("SELECT 'ok'")).scalar_one()))
 
     assert asyncio.run(scenario()) == "ok"
+
+
+class LoopThread:
+    """An event loop in a thread of its own, as the TestClient's portal and a worker thread have."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def test_each_loop_runs_and_answers_its_own_units(db: Database, backend: str) -> None:
+    """Two event loops writing through one Database at the same moment: each unit runs on its
+    own loop's thread and its caller is woken. (A group shared between loops once let loop A run
+    B's unit and answer it from A's thread, which never woke B: a delivery claimed, then left
+    unsent under its lease until something else woke the worker.)"""
+    if backend != "sqlite":
+        pytest.skip("group commit is for the inline SQLite writer; PostgreSQL runs units in threads")
+    a, b = LoopThread("loop-A"), LoopThread("loop-B")
+    try:
+        a_queued, b_queued = threading.Event(), threading.Event()
+
+        async def a_side() -> str:
+            task = asyncio.ensure_future(db.write(lambda _c: threading.current_thread().name))
+            # Hold loop A between queueing its unit and flushing it until B has queued too: the
+            # interleaving CPU load produces by chance.
+            asyncio.get_running_loop().call_soon(lambda: (a_queued.set(), b_queued.wait(5)))
+            return await task
+
+        async def b_side() -> str:
+            unit = asyncio.ensure_future(db.write(lambda _c: threading.current_thread().name))
+            await asyncio.sleep(0)  # the unit's first step: it is queued now
+            b_queued.set()
+            return await unit
+
+        in_a = asyncio.run_coroutine_threadsafe(a_side(), a.loop)
+        assert a_queued.wait(5)
+        in_b = asyncio.run_coroutine_threadsafe(b_side(), b.loop)
+        assert in_a.result(5) == "loop-A"
+        assert in_b.result(5) == "loop-B"  # answered, by its own loop, without any outside poke
+    finally:
+        a.stop()
+        b.stop()
