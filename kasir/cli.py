@@ -658,6 +658,8 @@ def listen(
             err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(code=1) from None
         console.print(f"registered endpoint {endpoint_id} on {server} → {url}")
+        # The app behind --forward-to verifies with it too.
+        console.print(f"  its secret: {listener.secret}", highlight=False)
     console.print(
         f"[bold]kasir listen[/bold] on http://{host}:{bound_port}/  dialect {dialect}, "
         f"{'verifying' if listener.secret else 'NOT verifying (no --secret)'}; Ctrl+C to stop",
