@@ -1,6 +1,12 @@
 """bayar.gg (seed 004): the flat callback body, ``X-Webhook-*`` headers, and a hex HMAC-SHA256
 of ``invoice_id|status|final_amount|timestamp`` with the whole webhook secret as key, in the
-``X-Webhook-Signature`` header and in the body's ``signature``."""
+``X-Webhook-Signature`` header and in the body's ``signature``.
+
+That recipe leaves the other fields unsigned (``event``, ``event_id``, ``paid_amount``, …): a
+captured callback could be replayed within the tolerance with a new ``event_id`` and pass a
+de-duplication on it. So Kasir adds ``X-Kasir-Body-Signature: sha256=<hex HMAC of the raw body>``
+(one per secret during a rotation), which seed 004's receivers ignore and ``kasir.receive``
+requires."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from kasir.dialects.base import (
 )
 
 name = "bayargg"
+BODY_SIGNATURE = "X-Kasir-Body-Signature"
 has_timestamp = True
 
 
@@ -42,6 +49,7 @@ def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, deliv
     payload = {**event.data, "event": event.type, "event_id": event.id, "timestamp": timestamp}
     signature = hmac_hex(secrets[0], signed_message(payload, timestamp), "sha256")
     payload["signature"] = signature
+    body = encode_json(payload)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Kasir-Webhook/1",
@@ -50,8 +58,9 @@ def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, deliv
         "X-Webhook-Timestamp": str(timestamp),
         "X-Webhook-Id": event.id,
         "X-Invoice-ID": str(event.data.get("invoice_id") or ""),
+        BODY_SIGNATURE: " ".join("sha256=" + hmac_hex(secret, body, "sha256") for secret in secrets),
     }
-    return Rendered(headers, encode_json(payload))
+    return Rendered(headers, body)
 
 
 def verify(
@@ -60,6 +69,13 @@ def verify(
     h = header_map(headers)
     signature = require_header(h, "X-Webhook-Signature")
     raw_timestamp = require_header(h, "X-Webhook-Timestamp")
+    body_signatures = require_header(h, BODY_SIGNATURE).split(" ")
+    expected_body = ["sha256=" + hmac_hex(s, body, "sha256") for s in secrets]
+    matched = False
+    for given in body_signatures:
+        matched |= matches_any(expected_body, given)
+    if not matched:
+        raise InvalidSignature(f"{BODY_SIGNATURE} does not match the body")
     payload = decode_json(body)
     message = signed_message(payload, raw_timestamp)
     if not matches_any((hmac_hex(s, message, "sha256") for s in secrets), signature):

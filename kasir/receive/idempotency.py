@@ -48,9 +48,21 @@ class SQLiteOnce(_Processing):
         self.ttl = ttl
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(deadline=time.monotonic() + 30)
         self._db.execute("CREATE TABLE IF NOT EXISTS kasir_once (event_id TEXT PRIMARY KEY, expires_at REAL NOT NULL)")
         self._claims = 0
+
+    def _use_wal(self, deadline: float) -> None:
+        # Switching to WAL ignores the busy timeout: while another process writes to a file not
+        # yet in WAL, it fails at once. Several receivers opening one new file meet that.
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def once(self, event_id: str) -> bool:
         now = time.time()
