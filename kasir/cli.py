@@ -594,10 +594,10 @@ def trigger(
             console.print(f"signed with a new secret: [bold]{chosen}[/bold]")
         console.print(f"[bold]POST[/bold] {url}  ({dialect}, {event})")
         for name, value in rendered.headers.items():
-            console.print(f"  {name}: {value}", highlight=False)
+            console.print(f"  {name}: {value}", highlight=False, soft_wrap=True)
         colour = "green" if 200 <= answer.status < 300 else "red"
         console.print(f"[{colour}]{answer.status}[/{colour}] in {answer.milliseconds:.0f} ms")
-        console.print(sample.pretty_body(answer.body), highlight=False, markup=False)
+        console.print(sample.pretty_body(answer.body), highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code=0 if 200 <= answer.status < 300 else 1)
 
 
@@ -643,7 +643,8 @@ def listen(
             console.print(f"  {seen.error}", style="red", highlight=False, markup=False)
         from kasir.devtools.trigger import pretty_body
 
-        console.print(pretty_body(seen.body), highlight=False, markup=False)
+        # soft_wrap: no line breaks inside long values, so the printed body is JSON to copy.
+        console.print(pretty_body(seen.body), highlight=False, markup=False, soft_wrap=True)
 
     listener = listening.Listener(dialect, secret, status, forward_to, on_request=show)
     httpd = listening.serve(listener, host, port)

@@ -19,6 +19,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kasir.devtools.trigger import NO_REDIRECTS
 from kasir.receive import WebhookVerificationError, verify
 
 # Hop-by-hop headers are the connection's, not the message's: never forwarded.
@@ -87,7 +88,7 @@ def forward(url: str, method: str, headers: dict[str, str], body: bytes) -> tupl
     sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"}
     request = urllib.request.Request(url, data=body, headers=sent, method=method)  # noqa: S310 - developer's URL
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with NO_REDIRECTS.open(request, timeout=30) as response:
             return response.status, {"Content-Type": response.headers.get("Content-Type", "")}, response.read()
     except urllib.error.HTTPError as error:
         return error.code, {"Content-Type": error.headers.get("Content-Type", "")}, error.read()

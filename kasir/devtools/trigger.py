@@ -60,11 +60,22 @@ class Answer:
     milliseconds: float
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Kasir's worker does not follow redirects (a 3xx is a failed delivery), so neither do the
+    tools: a receiver that redirects must show up as one."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirects)
+
+
 def send(url: str, rendered: Rendered, *, timeout: float = 30.0) -> Answer:
     request = urllib.request.Request(url, data=rendered.body, headers=rendered.headers, method="POST")  # noqa: S310
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the developer's URL
+        with NO_REDIRECTS.open(request, timeout=timeout) as response:  # the developer's URL
             status, headers, body = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:  # a 4xx/5xx is an answer, not a failure to send
         status, headers, body = error.code, dict(error.headers), error.read()
