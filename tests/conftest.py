@@ -178,6 +178,20 @@ def auth(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
 
 
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """Kasir's JSON error with this status and code (and field, when given), never a traceback."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False, body
+    assert isinstance(body["error"], str), body
+    assert body["error"].strip(), body
+    assert body["code"] == code, body
+    if field is not None:
+        assert body.get("field") == field, body
+    assert "Traceback" not in response.text
+    return dict(body)
+
+
 def row_counts(db: Database) -> dict[str, int]:
     """Rows per table: the "nothing was written" check of every error-path test."""
 

@@ -31,7 +31,7 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import download_grants, payments
 from kasir.merchants.service import NewMerchant
-from tests.conftest import LiveServer, auth, row_counts, table_dump, writes_nothing
+from tests.conftest import LiveServer, assert_error, auth, row_counts, table_dump, writes_nothing
 
 CREATE = "/api/create-payment.php"
 FILES = "/v1/files"
@@ -75,20 +75,6 @@ def make_client(settings: Settings, db: Database) -> Iterator[Callable[..., Test
 def lenient(client: TestClient) -> TestClient:
     """The same running app, but a crash answers 500 instead of raising in the test."""
     return TestClient(client.app, raise_server_exceptions=False)
-
-
-def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """Kasir's JSON error with this status and code (and field, when given)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False, body
-    assert isinstance(body["error"], str), body
-    assert body["error"].strip(), body
-    assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
-    assert "Traceback" not in response.text
-    return dict(body)
 
 
 def media_files(settings: Settings) -> list[Path]:

@@ -28,7 +28,7 @@ from kasir.db.tables import deliveries, events, mutations, payments
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.forwarders import sign
 from kasir.payments.service import NewPayment, create_payment
-from tests.conftest import LiveServer, auth, row_counts, writes_nothing
+from tests.conftest import LiveServer, assert_error, auth, row_counts, writes_nothing
 
 CREATE = "/api/create-payment.php"
 MUTATIONS = "/v1/mutations"
@@ -47,20 +47,6 @@ def lenient(client: TestClient) -> TestClient:
     """The same running app, but a crash answers 500 instead of raising in the test: for the
     tests that pin down a 500 the API must not give."""
     return TestClient(client.app, raise_server_exceptions=False)
-
-
-def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """Kasir's JSON error with this status and code (and field, when given)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False, body
-    assert isinstance(body["error"], str), body
-    assert body["error"].strip(), body
-    assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
-    assert "Traceback" not in response.text
-    return dict(body)
 
 
 def ref(prefix: str = "TRX") -> str:

@@ -38,7 +38,8 @@ from kasir.merchants.service import NewMerchant, configure_merchant
 from kasir.qris.demo import DEMO_NAME, DEMO_STATIC_QRIS
 from kasir.qris.emv import QrisError
 from kasir.qris.image import read_codes
-from tests.conftest import VALID_QRIS, LiveServer, auth, row_counts, table_dump, writes_nothing
+from tests.conftest import VALID_QRIS, LiveServer, assert_error, auth, row_counts, table_dump, writes_nothing
+from tests.qris_helpers import crc16, tlv, with_crc, wrong_crc
 
 CONVERT = "/api/qris-convert.php"
 INFO = "/api/qris-info.php"
@@ -71,37 +72,6 @@ BODY_CAP = 20 * 1024 * 1024
 
 
 # --- an independent reading of QRIS ---------------------------------------------------------
-
-
-def tlv(payload: str) -> list[tuple[str, str]]:
-    """Top-level (tag, value) pairs; the payload must split exactly."""
-    objects, pos = [], 0
-    while pos < len(payload):
-        tag, length = payload[pos : pos + 2], int(payload[pos + 2 : pos + 4])
-        objects.append((tag, payload[pos + 4 : pos + 4 + length]))
-        pos += 4 + length
-    assert pos == len(payload), payload
-    return objects
-
-
-def crc16(text: str) -> str:
-    """CRC-16/CCITT-FALSE, bit by bit, as EMV MPM §4.7.3 describes it."""
-    crc = 0xFFFF
-    for byte in text.encode("utf-8"):
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return f"{crc:04X}"
-
-
-def with_crc(body: str) -> str:
-    return body + "6304" + crc16(body + "6304")
-
-
-def wrong_crc(qris: str) -> str:
-    last = "0" if qris[-1] != "0" else "1"
-    return qris[:-1] + last
 
 
 def assert_dynamic(qris: str, static: str, amount: int) -> None:
@@ -161,20 +131,6 @@ def decoded(png: bytes) -> list[str]:
 
 
 # --- HTTP helpers ---------------------------------------------------------------------------
-
-
-def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """Kasir's JSON error with this status and code (and field, when given)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False, body
-    assert isinstance(body["error"], str), body
-    assert body["error"].strip(), body
-    assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
-    assert "Traceback" not in response.text
-    return dict(body)
 
 
 def convert(client: TestClient, key: str, **body: Any) -> dict[str, Any]:

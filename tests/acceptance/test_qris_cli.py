@@ -32,6 +32,7 @@ from kasir.db.engine import Database
 from kasir.db.tables import merchants
 from kasir.qris.image import read_codes
 from tests.conftest import free_port, table_dump
+from tests.qris_helpers import crc16, tlv, with_crc, wrong_crc
 
 Invoke = Callable[..., Result]
 
@@ -54,35 +55,6 @@ INFO_KEYS = {"merchant_name", "merchant_city", "nmid", "criteria", "is_dynamic",
 
 
 # --- an independent reading of QRIS ---------------------------------------------------------
-
-
-def tlv(payload: str) -> list[tuple[str, str]]:
-    objects, pos = [], 0
-    while pos < len(payload):
-        tag, length = payload[pos : pos + 2], int(payload[pos + 2 : pos + 4])
-        objects.append((tag, payload[pos + 4 : pos + 4 + length]))
-        pos += 4 + length
-    assert pos == len(payload), payload
-    return objects
-
-
-def crc16(text: str) -> str:
-    """CRC-16/CCITT-FALSE, bit by bit."""
-    crc = 0xFFFF
-    for byte in text.encode("utf-8"):
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return f"{crc:04X}"
-
-
-def with_crc(body: str) -> str:
-    return body + "6304" + crc16(body + "6304")
-
-
-def wrong_crc(qris: str) -> str:
-    return qris[:-1] + ("0" if qris[-1] != "0" else "1")
 
 
 def assert_dynamic(qris: str, static: str, amount: int) -> None:
