@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +16,14 @@ def payment_url(public_url: str, invoice_id: str) -> str:
 
 def qr_image_url(public_url: str, qris: str | None) -> str | None:
     """Where the QR image of ``qris`` is served (``kasir.api.routes.qris``); None without one."""
-    return None if qris is None else f"{public_url}/qr.png?data={quote(qris, safe='')}"
+    return None if qris is None else f"{public_url}/qr.png?data={_quoted(qris)}"
+
+
+@lru_cache(maxsize=1024)
+def _quoted(qris: str) -> str:
+    # Quoting 250 characters costs ~50 µs in pure Python; a new payment's view is built about
+    # three times (the answer, the payment inside it, the event).
+    return quote(qris, safe="")
 
 
 def payment_view(row: Mapping[Any, Any], public_url: str) -> dict[str, Any]:

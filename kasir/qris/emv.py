@@ -12,6 +12,7 @@ every payload we accept: converting a merchant's QRIS never rewrites what we did
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -59,26 +60,11 @@ class QrisError(InvalidRequest):
 # --- CRC ------------------------------------------------------------------------------------
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_TABLE = _crc_table()
-
-
 def crc16_ccitt_false(data: bytes) -> int:
     """CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection, no xor-out.
-    Table-driven: a payment's QRIS is checksummed on every create-payment."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ byte]
-    return crc
+    That is ``binascii.crc_hqx`` started at 0xFFFF (CRC-CCITT in C): a payment's QRIS is
+    checksummed on every create-payment."""
+    return binascii.crc_hqx(data, 0xFFFF)
 
 
 def crc_of(payload_up_to_6304: str) -> str:
