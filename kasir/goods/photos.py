@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from kasir.errors import InvalidRequest, PayloadTooLarge
+from kasir.imaging import decode
 
 # MPO is a JPEG with a second picture appended, as many phone cameras write them.
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
@@ -31,32 +31,16 @@ class Photo:
 
 
 def process(upload: bytes) -> Photo:
-    try:
-        with Image.open(io.BytesIO(upload)) as image:
-            if image.format not in ACCEPTED_FORMATS:
-                raise InvalidRequest(
-                    f"product images must be JPEG, PNG or WebP, not {image.format}",
-                    field="image",
-                    code="image_unsupported_format",
-                )
-            if image.width * image.height > MAX_PIXELS:
-                raise PayloadTooLarge(
-                    f"the image is {image.width}×{image.height} pixels; at most {MAX_PIXELS:,}", code="image_too_large"
-                )
-            upright = ImageOps.exif_transpose(image)
-            has_alpha = upright.mode in ("RGBA", "LA") or (upright.mode == "P" and "transparency" in upright.info)
-            pixels = upright.convert("RGBA" if has_alpha else "RGB")
-    except Image.DecompressionBombError:
-        raise PayloadTooLarge(f"the image has more than {MAX_PIXELS:,} pixels", code="image_too_large") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(
-            f"the upload is not a readable JPEG, PNG or WebP image ({type(exc).__name__})",
-            field="image",
-            code="image_unreadable",
-        ) from None
+    pixels = decode(upload, formats=ACCEPTED_FORMATS, names="JPEG, PNG or WebP", max_pixels=MAX_PIXELS, then=_upright)
     photo = _fit(pixels, PHOTO_EDGE)
     thumbnail = _fit(pixels, THUMBNAIL_EDGE)
     return Photo(_webp(photo, 85), _webp(thumbnail, 80), photo.width, photo.height)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    upright = ImageOps.exif_transpose(image)
+    has_alpha = upright.mode in ("RGBA", "LA") or (upright.mode == "P" and "transparency" in upright.info)
+    return upright.convert("RGBA" if has_alpha else "RGB")
 
 
 def _fit(image: Image.Image, edge: int) -> Image.Image:

@@ -8,9 +8,10 @@ from functools import lru_cache
 
 import segno
 import zxingcpp
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from kasir.errors import InvalidRequest, PayloadTooLarge
+from kasir.imaging import decode
 from kasir.qris.emv import QrisError
 
 READABLE_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
@@ -76,28 +77,14 @@ def read_codes(data: bytes, *, max_bytes: int | None = None) -> list[str]:
         raise PayloadTooLarge(f"the image is larger than {max_bytes} bytes", code="image_too_large")
     if not data:
         raise InvalidRequest("the image is empty", field="image", code="image_empty")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in READABLE_FORMATS:
-                raise InvalidRequest(
-                    f"images must be PNG, JPEG, GIF or WebP, not {image.format}",
-                    field="image",
-                    code="image_unsupported_format",
-                )
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise PayloadTooLarge(
-                    f"the image is {width}×{height} pixels; at most {MAX_PIXELS:,} are read", code="image_too_large"
-                )
-            gray = _on_white(image).convert("L")  # the first frame of a GIF or an animated WebP
-    except Image.DecompressionBombError:
-        raise PayloadTooLarge(f"the image has more than {MAX_PIXELS:,} pixels", code="image_too_large") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(
-            f"the bytes are not a readable PNG, JPEG, GIF or WebP image ({type(exc).__name__})",
-            field="image",
-            code="image_unreadable",
-        ) from None
+    # The first frame of a GIF or an animated WebP, transparency made white, in grey.
+    gray = decode(
+        data,
+        formats=READABLE_FORMATS,
+        names="PNG, JPEG, GIF or WebP",
+        max_pixels=MAX_PIXELS,
+        then=lambda image: _on_white(image).convert("L"),
+    )
     return [
         result.text
         for result in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
