@@ -17,7 +17,7 @@ from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, webhooks
+from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, store, webhooks
 from kasir.api.state import AppState
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(metrics.router)
     app.include_router(qris.router)
     app.include_router(goods.router)
+    app.include_router(store.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 

@@ -8,9 +8,9 @@ process (the test suite does exactly that).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kasir.qris.convert import check_static
@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     download_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds a download link works after payment.")
     download_limit: int = Field(default=5, ge=1, description="Downloads one paid payment's link allows.")
 
+    # Buyer messages for WA Store orders (kasir.notify), sent through the delivery queue.
+    notifier: Literal["log", "whatsapp"] = Field(
+        default="log", description="log: write buyer messages to the log; whatsapp: send them by the Cloud API."
+    )
+    whatsapp_api_url: str = Field(
+        default="https://graph.facebook.com/v21.0", description="Cloud API base URL, version included."
+    )
+    whatsapp_phone_number_id: str | None = Field(default=None, description="The sending number's Cloud API id.")
+    whatsapp_token: SecretStr | None = Field(default=None, description="Cloud API access token (never logged).")
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
 
@@ -124,6 +134,13 @@ class Settings(BaseSettings):
             return check_static(value, field="the platform QRIS")
         except QrisError as exc:
             raise ValueError(f"{exc.message} ({exc.code})") from None
+
+    @model_validator(mode="after")
+    def _whatsapp_complete(self) -> Settings:
+        # Refused at start rather than at the first order, when the message would only fail.
+        if self.notifier == "whatsapp" and not (self.whatsapp_phone_number_id and self.whatsapp_token):
+            raise ValueError("KASIR_NOTIFIER=whatsapp needs KASIR_WHATSAPP_PHONE_NUMBER_ID and KASIR_WHATSAPP_TOKEN")
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -185,7 +186,9 @@ class WebhookSettingsBody(BaseModel):
 class SampleEventBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_type: str = Field(default="payment.paid", description="payment.created, .paid, .expired or .cancelled")
+    event_type: str = Field(
+        default="payment.paid", description="payment.created, .paid, .expired, .cancelled, or order.*"
+    )
 
 
 class RecoverBody(BaseModel):
@@ -206,3 +209,94 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     except (ValueError, OverflowError):
         raise InvalidRequest(f"{field} must be an ISO 8601 time or unix seconds", field=field) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def whole_number(value: Any, low: int, high: int) -> int:
+    """An integer from JSON or a form: no floats, no booleans, no separators."""
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,12}\s*", value))
+    ):
+        raise ValueError("must be a whole number")
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    return number
+
+
+class OrderItemBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200, examples=["Kopi Susu Gula Aren 1 L"])
+    quantity: int = Field(description="1 to 10,000", examples=[2])
+    price: int = Field(description="Integer rupiah per unit", examples=[37500])
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> int:
+        return whole_number(value, 1, 10_000)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> int:
+        price = whole_rupiah(value, "price")
+        if not 0 <= price <= 100_000_000:
+            raise ValueError("must be between 0 and 100,000,000 rupiah")
+        return price
+
+
+class StoreOrderBody(BaseModel):
+    """A WA Store order (``POST /v1/store/orders``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_name: str = Field(min_length=1, max_length=200, examples=["Rahim"])
+    customer_phone: str = Field(
+        max_length=40, description="08…, 62… or +62…; stored as 62…", examples=["0812-3456-7890"]
+    )
+    items: list[OrderItemBody] = Field(min_length=1, max_length=100)
+    payment_method: str = Field(default="qris", description="qris, qris_user, gopay_qris or ovo")
+    notes: str | None = Field(default=None, max_length=1000)
+    create_payment: bool = Field(default=True, description="false: the order waits (pending) for POST …/payment")
+    notify: bool = Field(default=True, description="Message the buyer on WhatsApp")
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        # Forms carry the list as one JSON field.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON list of {name, quantity, price}") from None
+        return value
+
+    @field_validator("create_payment", "notify", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return boolean(value)
+
+    @field_validator("payment_method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return "qris" if value in (None, "") else value
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value or None
+        raise ValueError("must be a string")
+
+
+class OrderStepBody(BaseModel):
+    """The body of an order's /v1 steps (process, complete, cancel, payment)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    notify: bool = Field(default=True, description="Message the buyer on WhatsApp")
+    payment_method: str | None = Field(default=None, description="For …/payment: another method than the order's")
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return True if value is None else boolean(value)

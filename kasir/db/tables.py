@@ -422,3 +422,37 @@ instance_secrets = Table(
     Column("secret", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# --- WA Store (seed 004): orders taken in a WhatsApp chat, paid through a payment ----------------
+
+# An order owns at most one live payment at a time: ``payment_id`` points at the latest one (a new
+# one may be issued when the previous expired). Items are kept as JSON, as the order was placed:
+# they never change afterwards, and nothing queries inside them.
+store_orders = Table(
+    "store_orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_number", String(20), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("customer_name", String(200), nullable=False),
+    Column("customer_phone", String(20), nullable=False),  # normalised: 62…, digits only
+    Column("items", Text, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("payment_id", Id, ForeignKey("payments.id", ondelete="SET NULL"), nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=True),
+    Column("processing_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("cancelled_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint(
+        "status IN ('pending', 'waiting_payment', 'paid', 'processing', 'completed', 'cancelled')", name="status"
+    ),
+    CheckConstraint("total > 0", name="total"),
+)
+Index("ix_store_orders_merchant_created", store_orders.c.merchant_id, store_orders.c.mode, store_orders.c.created_at)
+Index("ix_store_orders_merchant_status", store_orders.c.merchant_id, store_orders.c.mode, store_orders.c.status)

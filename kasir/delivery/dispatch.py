@@ -48,6 +48,9 @@ class Result:
     duration: float
     error: str | None
     retry_after: str | None = None
+    # The receiver said this exact request can never succeed (a notifier reads it from the
+    # provider's error code); the delivery ends without using up the schedule.
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -122,6 +125,8 @@ def decide(job: Job, request: Request, result: Result, started_at: datetime, set
         status, next_at, outcome, endpoint_result = "succeeded", None, "succeeded", "success"
     elif result.status_code == 410:
         status, next_at, outcome, endpoint_result = "failed", None, "failed", "gone"
+    elif result.permanent:
+        status, next_at, outcome, endpoint_result = "failed", None, "failed", "failure"
     else:
         delay = retry.honoured_retry_after(
             result.status_code, result.retry_after, now, settings.delivery_max_retry_after

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, text
 
-from kasir import dialects
+from kasir import dialects, notify
 from kasir.db import fastpath
 from kasir.db.engine import NEW_DELIVERIES
 from kasir.db.tables import deliveries
@@ -27,6 +27,13 @@ EVENT_TYPES = frozenset(
         "payment.paid",
         "payment.expired",
         "payment.cancelled",
+        # WA Store orders (kasir.store): created, a payment issued again, then the merchant's steps.
+        "order.created",
+        "order.waiting_payment",
+        "order.paid",
+        "order.processing",
+        "order.completed",
+        "order.cancelled",
         "endpoint.disabled",
         "ping",
     }
@@ -139,8 +146,10 @@ def record_event(
     payment_id: int | None = None,
     callback_url: str | None = None,
     exclude_endpoint_id: int | None = None,
+    notify_phone: str | None = None,
 ) -> str:
-    """Write one event and its deliveries; return the event id every attempt will carry."""
+    """Write one event and its deliveries; return the event id every attempt will carry.
+    ``notify_phone``: also message that buyer about it (``kasir.notify``), through the same queue."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = new_event_id()
@@ -166,6 +175,8 @@ def record_event(
         callback_url=callback_url,
         exclude_endpoint_id=exclude_endpoint_id,
     )
+    if notify_phone:
+        targets.append(Target(notify.recipient_address(notify_phone), notify.CHANNEL, None))
     enqueue(conn, row_id, merchant_id, mode, targets, created_at)
     return event_id
 

@@ -31,6 +31,7 @@ import aiohttp
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
+from kasir import notify
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
@@ -40,6 +41,7 @@ from kasir.delivery.metrics import DeliveryMetrics
 from kasir.delivery.outbox import NOTIFY_CHANNEL
 from kasir.delivery.ratelimit import TokenBuckets
 from kasir.delivery.ssrf import GuardedResolver
+from kasir.store import messages
 
 log = logging.getLogger("kasir.worker")
 
@@ -74,10 +76,25 @@ class SqliteWorkerLock:
             self._handle = None
 
 
+def buyer_message(job: queue.Job) -> notify.Message:
+    """The message a notifier delivery carries: its event, in the buyer's words."""
+    text = messages.render(job.event_type, job.event_payload)
+    if text is None:
+        raise ValueError(f"no buyer message for {job.event_type}")
+    return notify.Message(to=job.url.removeprefix(notify.WHATSAPP), text=text, reference=job.event_id)
+
+
 class Worker:
-    def __init__(self, db: Database, settings: Settings, metrics: DeliveryMetrics | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        metrics: DeliveryMetrics | None = None,
+        notifier: notify.Notifier | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.notifier = notifier or notify.from_settings(settings)
         self.metrics = metrics or DeliveryMetrics()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -132,6 +149,7 @@ class Worker:
                         listener.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await listener
+                    await self.notifier.aclose()
 
     @contextlib.asynccontextmanager
     async def _queue_ownership(self) -> AsyncIterator[bool]:
@@ -225,12 +243,18 @@ class Worker:
                 await self._results.put(queue.Outcome(job, None, "pending", now + timedelta(seconds=wait)))
                 return
         try:
-            request = dispatch.prepare(job, int(now.timestamp()))
+            if job.dialect == notify.CHANNEL:
+                request = self.notifier.prepare(buyer_message(job))
+            else:
+                request = dispatch.prepare(job, int(now.timestamp()))
         except Exception as exc:  # a payload the dialect cannot render is a failure, not a crash
             log.exception("cannot render delivery %s", job.public_id)
             await self._results.put(queue.Outcome(job, None, "failed", None, error=f"cannot render: {exc}"))
             return
-        result = await dispatch.send(session, request, guard=not self.settings.webhook_allow_private_networks)
+        if job.dialect == notify.CHANNEL:
+            result = await self.notifier.send(request)
+        else:
+            result = await dispatch.send(session, request, guard=not self.settings.webhook_allow_private_networks)
         outcome = dispatch.decide(job, request, result, now, self.settings)
         self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
         await self._results.put(outcome)

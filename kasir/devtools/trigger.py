@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kasir import dialects
-from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payment_payload
+from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payload
 from kasir.dialects.base import Rendered, WebhookEvent
 
 EVENT_TYPES = (*SAMPLE_TYPES, "ping")
@@ -32,7 +32,7 @@ def sample_event(event_type: str, *, username: str = "demo", now: int | None = N
     if event_type == "ping":
         data = ping_payload("hook_trigger", "http://receiver.example/", "whsec_…", True)
     else:
-        data = sample_payment_payload(event_type, username, "http://127.0.0.1:8000", moment)
+        data = sample_payload(event_type, username, "http://127.0.0.1:8000", moment)
     return WebhookEvent(
         id="evt_" + secrets.token_hex(12),
         type=event_type,

@@ -160,10 +160,24 @@ def hookshot_event(event_type: str) -> str:
     return "create" if event_type.endswith(".created") else "update"
 
 
-def canonical_type(hookshot: str, status: str) -> str:
-    """Back from a hookshot event name and a payment status to the canonical event type."""
+def is_order(data: Mapping[str, Any]) -> bool:
+    """Whether an event's data is a WA Store order (``order.*``) rather than a payment."""
+    return "order_number" in data
+
+
+def status_field(data: Mapping[str, Any]) -> str:
+    """Where hookshot dialects keep Kasir's own status word, their ``status`` being theirs: an
+    order's data already has ``payment_status`` (its payment's), so its own is ``order_status``."""
+    return "order_status" if is_order(data) else "payment_status"
+
+
+def canonical_type(hookshot: str, status: str, *, order: bool = False) -> str:
+    """Back from a hookshot event name and a payment's (or an order's) status to the canonical
+    event type."""
     if hookshot == "ping":
         return "ping"
+    if order:
+        return "order.created" if hookshot == "create" else f"order.{status or 'updated'}"
     if hookshot == "create":
         return "payment.created"
     return {"paid": "payment.paid", "expired": "payment.expired", "cancelled": "payment.cancelled"}.get(

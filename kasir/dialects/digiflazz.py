@@ -17,6 +17,8 @@ from kasir.dialects.base import (
     data_object,
     encode_json,
     hookshot_event,
+    is_order,
+    status_field,
 )
 
 name = "digiflazz"
@@ -26,6 +28,26 @@ HOOKSHOT = Hookshot("Digiflazz-Hookshot", "X-Digiflazz-Event", "X-Digiflazz-Deli
 # Digiflazz's transaction status words for Kasir's payment statuses.
 STATUS_WORDS = {"pending": "Pending", "paid": "Sukses", "expired": "Gagal", "cancelled": "Gagal"}
 MESSAGES = {"pending": "Menunggu pembayaran", "paid": "Sukses", "expired": "Kedaluwarsa", "cancelled": "Dibatalkan"}
+# A WA Store order succeeds, in Digiflazz's sense, when it is completed; until then it is pending.
+ORDER_STATUS_WORDS = {"completed": "Sukses", "cancelled": "Gagal"}
+ORDER_MESSAGES = {
+    "pending": "Pesanan diterima",
+    "waiting_payment": "Menunggu pembayaran",
+    "paid": "Pembayaran diterima",
+    "processing": "Pesanan diproses",
+    "completed": "Pesanan selesai",
+    "cancelled": "Pesanan dibatalkan",
+}
+
+
+def _words(data: Mapping[str, Any], status: str) -> tuple[str, str, str]:
+    """(status word, message, response code) in Digiflazz's terms."""
+    if is_order(data):
+        word = ORDER_STATUS_WORDS.get(status, "Pending")
+        message = ORDER_MESSAGES.get(status, status)
+    else:
+        word, message = STATUS_WORDS.get(status, status), MESSAGES.get(status, status)
+    return word, message, {"Sukses": "00", "Pending": "03"}.get(word, "01")
 
 
 def event_name(event_type: str) -> str | None:
@@ -36,17 +58,18 @@ def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
     """The payment in Digiflazz's field names first, Kasir's canonical fields after them
     (``payment_status`` keeps Kasir's status word, since ``status`` is Digiflazz's)."""
     status = str(data.get("status") or "")
+    word, message, rc = _words(data, status)
     return {
         "trx_id": event_id,
-        "ref_id": data.get("invoice_id"),
+        "ref_id": data.get("order_number") if is_order(data) else data.get("invoice_id"),
         "customer_no": data.get("customer_phone") or "",
-        "message": MESSAGES.get(status, status),
-        "status": STATUS_WORDS.get(status, status),
-        "rc": "00" if status == "paid" else ("03" if status == "pending" else "01"),
+        "message": message,
+        "status": word,
+        "rc": rc,
         "sn": data.get("paid_reff_num") or "",
         "price": data.get("final_amount"),
         **{k: v for k, v in data.items() if k != "status"},
-        "payment_status": status,
+        status_field(data): status,
     }
 
 
@@ -65,7 +88,7 @@ def verify(
     data = data_object(payload)
     return ReceivedEvent(
         id=data.get("trx_id"),
-        type=canonical_type(hookshot, str(data.get("payment_status") or "")),
+        type=canonical_type(hookshot, str(data.get(status_field(data)) or ""), order="order_status" in data),
         data=data,
         timestamp=None,
         dialect=name,

@@ -16,6 +16,8 @@ from kasir.dialects.base import (
     data_object,
     encode_json,
     hookshot_event,
+    is_order,
+    status_field,
 )
 
 name = "ilenpay"
@@ -33,14 +35,14 @@ def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
     status = str(data.get("status") or "")
     return {
         "hash": event_id,
-        "reff_id": data.get("invoice_id"),
+        "reff_id": data.get("order_number") if is_order(data) else data.get("invoice_id"),
         "payment": data.get("payment_method"),
         "nominal": str(data.get("amount") if data.get("amount") is not None else ""),
         "total_tf": str(data.get("final_amount") if data.get("final_amount") is not None else ""),
         "sender": data.get("customer_phone") or "",
         "status": status.upper(),
         **{k: v for k, v in data.items() if k != "status"},
-        "payment_status": status,
+        status_field(data): status,
     }
 
 
@@ -57,7 +59,7 @@ def verify(
     data = data_object(payload)
     return ReceivedEvent(
         id=data.get("hash") or h.get("x-ilen-delivery"),
-        type=canonical_type(hookshot, str(data.get("payment_status") or "")),
+        type=canonical_type(hookshot, str(data.get(status_field(data)) or ""), order="order_status" in data),
         data=data,
         timestamp=None,
         dialect=name,

@@ -2,7 +2,9 @@
 ``{"event": "order.success"|"order.failed"|…, "data": {"ref_id", "sn", "message", …}}``.
 
 IsiKuota speaks of orders that succeed or fail; a payment that is merely created has no name in
-it, so that event is not sent in this dialect."""
+it, so that event is not sent in this dialect. A WA Store order succeeds, in IsiKuota's sense,
+when the merchant completes it (``order.completed`` → ``order.success``, ``ref_id`` the order
+number) and fails when it is cancelled; its other steps have no IsiKuota name."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from kasir.dialects.base import (
     encode_json,
     header_map,
     hmac_hex,
+    is_order,
     matches_any,
     require_header,
 )
@@ -31,9 +34,12 @@ EVENT_NAMES = {
     "payment.paid": "order.success",
     "payment.expired": "order.failed",
     "payment.cancelled": "order.failed",
+    "order.completed": "order.success",
+    "order.cancelled": "order.failed",
     "ping": "ping",
 }
 MESSAGES = {"paid": "Pembayaran berhasil", "expired": "Pembayaran kedaluwarsa", "cancelled": "Pembayaran dibatalkan"}
+ORDER_MESSAGES = {"completed": "Pesanan selesai", "cancelled": "Pesanan dibatalkan"}
 
 
 def event_name(event_type: str) -> str | None:
@@ -42,12 +48,11 @@ def event_name(event_type: str) -> str | None:
 
 def order(data: Mapping[str, Any]) -> dict[str, Any]:
     status = str(data.get("status") or "")
-    return {
-        "ref_id": data.get("invoice_id"),
-        "sn": data.get("paid_reff_num") or "",
-        "message": MESSAGES.get(status, status),
-        **data,
-    }
+    if is_order(data):
+        ref_id, message = data.get("order_number"), ORDER_MESSAGES.get(status, status)
+    else:
+        ref_id, message = data.get("invoice_id"), MESSAGES.get(status, status)
+    return {"ref_id": ref_id, "sn": data.get("paid_reff_num") or "", "message": message, **data}
 
 
 def render(event: WebhookEvent, secrets: Sequence[str], *, timestamp: int, delivery_id: str) -> Rendered:
@@ -75,9 +80,14 @@ def verify(
     event, data = payload.get("event"), payload.get("data")
     if not isinstance(event, str) or not isinstance(data, dict):
         raise MalformedPayload('body must be {"event": ..., "data": {...}}')
-    canonical = {"order.success": "payment.paid", "ping": "ping"}.get(event)
-    if canonical is None and event == "order.failed":
-        canonical = f"payment.{data.get('status') or 'failed'}"
+    if event == "ping":
+        canonical: str | None = "ping"
+    elif is_order(data):
+        canonical = {"order.success": "order.completed", "order.failed": "order.cancelled"}.get(event)
+    else:
+        canonical = {"order.success": "payment.paid"}.get(event)
+        if canonical is None and event == "order.failed":
+            canonical = f"payment.{data.get('status') or 'failed'}"
     return ReceivedEvent(
         id=payload.get("event_id"), type=canonical or event, data=data, timestamp=None, dialect=name, payload=payload
     )

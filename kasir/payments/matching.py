@@ -39,6 +39,7 @@ from kasir.payments.methods import METHODS
 from kasir.payments.mutations import Credit, Reporter, new_mutation_id
 from kasir.payments.service import expire_due
 from kasir.payments.views import event_payload
+from kasir.store import orders
 
 _INSERT_COLUMNS = (
     "public_id",
@@ -284,6 +285,8 @@ def _match(
             )
         )
     record_events(conn, events, now)
+    # A WA Store order paid by one of these payments is paid in this same transaction.
+    orders.mark_paid(conn, [payment for _, payment in paid], settings.public_url, now)
 
 
 def _late_candidates(

@@ -19,6 +19,7 @@ from kasir.db.tables import mutations, payments
 from kasir.errors import Conflict, NotFound
 from kasir.merchants.service import Principal
 from kasir.payments.service import emit, get_payment
+from kasir.store import orders
 
 MAX_LIMIT = 100
 _paid = aliased(payments, name="paid_payment")
@@ -123,4 +124,5 @@ def assign(
         .values(status="matched", payment_id=paid["id"], settled_at=now, settled_by="manual")
     )
     emit(conn, "payment.paid", paid, public_url, now)
+    orders.mark_paid(conn, [paid], public_url, now)
     return get_mutation(conn, principal, public_id), dict(paid)

@@ -30,6 +30,8 @@ ENDPOINTS = (
     "get-payment-methods",
     "get-account-status",
     "get-statistics",
+    "wa-store-orders",
+    "wa-store-complete",
 )
 
 
@@ -102,10 +104,14 @@ def assert_has_fields(example: Any, actual: Any, where: str = "") -> None:
         assert_has_fields(example[0], actual[0], where + "[0].")
 
 
-def run_snippet(snippet: str, base: str, key: str, invoice: str | None = None) -> dict[str, Any]:
+def run_snippet(
+    snippet: str, base: str, key: str, invoice: str | None = None, order_number: str | None = None
+) -> dict[str, Any]:
     code = snippet.replace("https://www.bayar.gg", base).replace("YOUR_API_KEY_HERE", key)
     if invoice is not None:
         code = code.replace("PAY-admin-1234567890-ABC123", invoice)
+    if order_number is not None:
+        code = code.replace("WA260329-A1B2", order_number)
     namespace: dict[str, Any] = {}
     exec(compile(code, "seed-004-snippet", "exec"), namespace)
     response = namespace["response"]
@@ -189,3 +195,48 @@ def test_seed_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dic
     assert data["total_paid"] == 1
     assert data["total_amount"] == 50000
     assert data["breakdown"]["gopay_qris"] == 1
+
+
+def test_wa_store_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dict[str, str]]) -> None:
+    """An order sold over WhatsApp, paid, then listed and completed by seed 004's own snippets."""
+    base, env = running_kasir
+    created = json.loads(
+        kasir("merchant", "create", "--name", "Admin Shop", "--username", "admin", "--json", env=env).stdout
+    )
+    key = created["test_api_key"]
+    headers = {"X-API-Key": key}
+    order = requests.post(
+        f"{base}/v1/store/orders",
+        headers=headers,
+        json={
+            "customer_name": "Rahim",
+            "customer_phone": "081234567890",
+            "items": [{"name": "Paket Kopi", "quantity": 3, "price": 25000}],
+        },
+        timeout=10,
+    ).json()["order"]
+    assert requests.post(f"{base}/v1/sandbox/payments/{order['invoice_id']}/pay", headers=headers, timeout=10).ok
+    snippets = seed_snippets()
+
+    snippet, example = snippets["wa-store-orders"]
+    data = run_snippet(snippet, base, key)
+    assert_has_fields(example, data)
+    assert data["success"] is True
+    assert data["total"] == 1
+    assert data["data"][0]["order_number"] == order["order_number"]
+    assert data["data"][0]["status"] == "paid"
+    assert data["data"][0]["total"] == 75000
+
+    snippet, example = snippets["wa-store-complete"]
+    data = run_snippet(snippet, base, key, order_number=order["order_number"])
+    assert_has_fields(example, data)
+    assert data["message"] == "Order completed successfully"
+    assert data["order"]["order_number"] == order["order_number"]
+    assert data["order"]["status"] == "completed"
+
+    # Run again as printed: a completed order cannot be completed twice, and says why.
+    snippet_code = snippet.replace("https://www.bayar.gg", base).replace("YOUR_API_KEY_HERE", key)
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet_code.replace("WA260329-A1B2", order["order_number"]), "seed-004-snippet", "exec"), namespace)
+    assert namespace["response"].status_code == 409
+    assert namespace["data"]["code"] == "order_already_completed"

@@ -18,7 +18,7 @@ from kasir.delivery import dispatch, service
 from kasir.delivery.endpoints import active_endpoint_secrets, mask_secret
 from kasir.delivery.outbox import new_delivery_id, new_event_id
 from kasir.delivery.queue import Job
-from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payment_payload
+from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payload
 from kasir.delivery.ssrf import check_url
 from kasir.delivery.views import callback_settings_view, endpoint_view
 from kasir.dialects import get as get_dialect
@@ -204,7 +204,7 @@ async def callback_tester(request: Request, endpoint_id: str, caller: Principal 
             field="event_type",
             code="event_not_in_dialect",
         )
-    payload = sample_payment_payload(body.event_type, caller.username, state.settings.public_url, utcnow())
+    payload = sample_payload(body.event_type, caller.username, state.settings.public_url, utcnow())
     return {
         "success": True,
         "event": payload,

@@ -125,10 +125,12 @@ def sign_raw(dialect: str, body: bytes, secret: str = SECRET, *, timestamp: int 
 
 def assert_carries(received: Event, event: WebhookEvent, dialect: str) -> None:
     """Every field of the canonical event is in ``received.data`` with its value. Digiflazz and
-    Ilenpay put their own status words in ``status`` and keep Kasir's in ``payment_status``."""
+    Ilenpay put their own status words in ``status`` and keep Kasir's in ``payment_status`` (an
+    order's in ``order_status``: its ``payment_status`` is its payment's)."""
     for key, value in event.data.items():
         if key == "status" and dialect in ("digiflazz", "ilenpay"):
-            assert received.data["payment_status"] == value
+            kept = "order_status" if "order_number" in event.data else "payment_status"
+            assert received.data[kept] == value
         else:
             assert received.data[key] == value, key
 

@@ -1,0 +1,210 @@
+"""WA Store orders: seed 004's ``wa-store-orders`` and ``wa-store-complete``, and Kasir's /v1
+calls to create an order with its payment and to move it along."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from kasir.api import idempotency
+from kasir.api.body import read_params
+from kasir.api.compat import bayargg_route
+from kasir.api.deps import expire_stale_payments, principal
+from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse
+from kasir.api.state import app_state
+from kasir.clock import utcnow
+from kasir.errors import InvalidRequest
+from kasir.merchants.service import Principal
+from kasir.store import orders
+from kasir.store.views import order_view
+
+router = APIRouter(tags=["WA Store"])
+
+_MESSAGES = {"completed": "Order completed successfully", "cancelled": "Order cancelled successfully"}
+
+
+def _count(value: str | None, field: str, default: int, *, low: int) -> int:
+    if value is None or value.strip() == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", value.strip()) or int(value) < low:
+        raise InvalidRequest(f"{field} must be a whole number of at least {low}", field=field)
+    return int(value)
+
+
+@bayargg_route(router, "wa-store-orders", ["GET"], summary="WA Store orders, or one order (seed 004)")
+async def list_orders(
+    request: Request,
+    order_number: str | None = Query(default=None, description="One order, e.g. WA260329-A1B2"),
+    status: str | None = Query(default=None, description=", ".join(orders.STATUSES)),
+    search: str | None = Query(default=None, description="Order number, customer name, phone or invoice id"),
+    limit: str | None = Query(default=None, description="At most 100, default 50"),
+    offset: str | None = Query(default=None, description="Default 0"),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    state = app_state(request)
+    if status and status not in orders.STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(orders.STATUSES)}", field="status")
+    flt = orders.OrderFilter(
+        status=status or None,
+        search=(search or "").replace("\x00", "").strip()[:200] or None,
+        # Above the maximum we serve the maximum, as list-payments does.
+        limit=min(_count(limit, "limit", orders.DEFAULT_LIMIT, low=1), orders.MAX_LIMIT),
+        offset=_count(offset, "offset", 0, low=0),
+    )
+    # Payments past their expiry are expired first, so no order shows a stale payment status.
+    await expire_stale_payments(state, caller)
+    public_url = state.settings.public_url
+    if order_number is not None:
+        number = order_number.replace("\x00", "")
+        row = await state.db.read(lambda conn: orders.get_order(conn, caller, number))
+        return {"success": True, "data": order_view(row, public_url)}
+    rows, total = await state.db.read(lambda conn: orders.list_orders(conn, caller, flt))
+    return {"success": True, "data": [order_view(r, public_url) for r in rows], "total": total}
+
+
+@bayargg_route(router, "wa-store-complete", ["POST"], summary="Complete or cancel a WA Store order (seed 004)")
+async def complete_order(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    params = await read_params(request)
+    number = params.get("order_number")
+    if not isinstance(number, str) or not number.strip():
+        raise InvalidRequest("order_number is required", field="order_number", code="missing_parameter")
+    target = params.get("status") or "completed"
+    if target not in ("completed", "cancelled"):
+        raise InvalidRequest("status must be completed or cancelled", field="status")
+    try:
+        notify = boolean(params.get("notify", True))
+    except ValueError:
+        raise InvalidRequest("notify must be true or false", field="notify") from None
+    row = await _step(request, caller, "complete" if target == "completed" else "cancel", number.strip(), notify)
+    return {
+        "success": True,
+        "message": _MESSAGES[target],
+        "order": order_view(row, app_state(request).settings.public_url),
+    }
+
+
+async def _step(
+    request: Request, caller: Principal, step: str, number: str, notify: bool, method: str | None = None
+) -> Any:
+    state = app_state(request)
+    settings = state.settings
+    now = utcnow()
+
+    def run(conn: Connection) -> dict[str, Any]:
+        if step == "process":
+            return orders.process(conn, caller, number, settings, now, notify=notify)
+        if step == "complete":
+            return orders.complete(conn, caller, number, settings, now, notify=notify)
+        if step == "cancel":
+            return orders.cancel(conn, caller, number, settings, now, notify=notify)
+        return orders.issue_payment(conn, caller, number, method, settings, now, notify=notify)
+
+    return await state.db.write(run, retry_conflicts=True)
+
+
+_ORDER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoreOrderBody"}}},
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Same key and body: the first response again. Same key, other body: 409.",
+        }
+    ],
+}
+
+
+@router.post(
+    "/v1/store/orders",
+    summary="Create a WA Store order with its payment",
+    status_code=201,
+    openapi_extra=_ORDER_BODY,
+    responses={201: {"description": "The order, its order_number, invoice_id and payment_url"}},
+)
+async def create_order(request: Request, caller: Principal = Depends(principal)) -> JSONResponse:
+    state = app_state(request)
+    params = await read_params(request)
+    body: StoreOrderBody = parse(StoreOrderBody, params)
+    raw_key = request.headers.get("idempotency-key")
+    key = idempotency.check_key(raw_key) if raw_key is not None else None
+    fingerprint = idempotency.fingerprint(request.url.path, params) if key is not None else ""
+    new = orders.NewOrder(
+        customer_name=body.customer_name,
+        customer_phone=body.customer_phone,
+        items=[orders.Item(i.name, i.quantity, i.price) for i in body.items],
+        notes=body.notes,
+        payment_method=body.payment_method,
+        create_payment=body.create_payment,
+    )
+    settings = state.settings
+    now = utcnow()
+
+    def create(conn: Connection) -> idempotency.StoredResponse:
+        if key is not None:
+            stored = idempotency.replay(conn, caller, key, fingerprint)
+            if stored is not None:
+                return stored
+        row = orders.create_order(conn, caller, new, settings, now, notify=body.notify)
+        response = idempotency.StoredResponse(201, {"success": True, "order": order_view(row, settings.public_url)})
+        if key is not None:
+            idempotency.remember(conn, caller, key, fingerprint, response, now)
+        return response
+
+    try:
+        result = await state.db.write(create)
+    except idempotency.IdempotencyRace:
+        assert key is not None
+        stored = await state.db.read(lambda conn: idempotency.replay(conn, caller, key, fingerprint))
+        assert stored is not None
+        result = stored
+    return JSONResponse(result.body, status_code=result.status_code)
+
+
+@router.get("/v1/store/orders/{order_number}", summary="One WA Store order")
+async def get_order(request: Request, order_number: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    state = app_state(request)
+    await expire_stale_payments(state, caller)
+    row = await state.db.read(lambda conn: orders.get_order(conn, caller, order_number.replace("\x00", "")))
+    return {"success": True, "order": order_view(row, state.settings.public_url)}
+
+
+async def _step_route(request: Request, caller: Principal, step: str, order_number: str) -> dict[str, Any]:
+    body: OrderStepBody = parse(OrderStepBody, await read_params(request))
+    if body.payment_method is not None and step != "payment":
+        raise InvalidRequest("payment_method applies to …/payment only", field="payment_method")
+    row = await _step(request, caller, step, order_number.replace("\x00", ""), body.notify, body.payment_method)
+    return {"success": True, "order": order_view(row, app_state(request).settings.public_url)}
+
+
+@router.post("/v1/store/orders/{order_number}/process", summary="paid → processing")
+async def process_order(request: Request, order_number: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    return await _step_route(request, caller, "process", order_number)
+
+
+@router.post("/v1/store/orders/{order_number}/complete", summary="paid or processing → completed")
+async def complete_order_v1(
+    request: Request, order_number: str, caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    return await _step_route(request, caller, "complete", order_number)
+
+
+@router.post("/v1/store/orders/{order_number}/cancel", summary="Cancel an order that is not completed")
+async def cancel_order(request: Request, order_number: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    return await _step_route(request, caller, "cancel", order_number)
+
+
+@router.post(
+    "/v1/store/orders/{order_number}/payment",
+    summary="Issue the order's payment (pending order, or its payment expired or was cancelled)",
+)
+async def issue_payment(request: Request, order_number: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
+    return await _step_route(request, caller, "payment", order_number)

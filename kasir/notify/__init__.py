@@ -1,0 +1,64 @@
+"""Messages to buyers (WA Store orders): what a notifier is, and which one the settings pick.
+
+A message is a delivery like any webhook: the outbox writes it in the transaction of the change
+it reports, and the delivery worker sends it with the same retries, attempt log and redelivery.
+Such a delivery's ``dialect`` is :data:`CHANNEL` and its ``url`` is the recipient's address
+(``whatsapp:62…``); the worker hands it to the configured notifier instead of POSTing it to a
+webhook receiver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from kasir.config import Settings
+    from kasir.delivery.dispatch import Request, Result
+
+CHANNEL = "notifier"
+WHATSAPP = "whatsapp:"
+
+
+def recipient_address(phone: str) -> str:
+    """The delivery ``url`` of a WhatsApp message to ``phone`` (normalised, ``62…``)."""
+    return WHATSAPP + phone
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One text message to one buyer. ``reference`` (the event id) travels with it where the
+    medium can carry it, so a status report can be traced back to the event."""
+
+    to: str  # digits, country code first: 6281234567890
+    text: str
+    reference: str
+
+
+class Notifier(Protocol):
+    """Turns a message into one request and sends it. ``send`` never raises for a failed
+    send: the Result says what happened (status, body, error, whether retrying can help), and
+    the delivery engine decides about retries as it does for webhooks."""
+
+    name: str
+
+    def prepare(self, message: Message) -> Request: ...
+
+    async def send(self, request: Request) -> Result: ...
+
+    async def aclose(self) -> None: ...
+
+
+def from_settings(settings: Settings) -> Notifier:
+    if settings.notifier == "whatsapp":
+        from kasir.notify.whatsapp import WhatsAppCloudNotifier
+
+        return WhatsAppCloudNotifier.from_settings(settings)
+    from kasir.notify.log import LogNotifier
+
+    return LogNotifier()
+
+
+def masked_phone(phone: str) -> str:
+    """Enough of a number to recognise it in a log line, not enough to call it."""
+    return phone[:4] + "*" * max(len(phone) - 7, 0) + phone[-3:] if len(phone) > 7 else "***"

@@ -1,0 +1,397 @@
+"""WA Store orders (seed 004): an order taken in a WhatsApp chat, paid through a Kasir payment,
+then processed, completed or cancelled by the merchant.
+
+    pending ──► waiting_payment ──► paid ──► processing ──► completed
+       │              │  ▲ (a new payment    │
+       └──────────────┴──┴─ when one expired)┴──────────► cancelled
+
+- Creating the order's payment moves it to ``waiting_payment``; the payment being paid moves it
+  to ``paid`` in the transaction that pays the payment (:func:`mark_paid`, called by matching and
+  by manual reconciliation).
+- ``completed`` only from ``paid`` or ``processing``; a completed order cannot be cancelled
+  (seed 004). Every refusal is a 409 whose ``code`` says why.
+- Each change writes its ``order.*`` event, and the buyer's WhatsApp message as a delivery of
+  that event, in the transaction of the change.
+
+No HTTP and no commit here: callers pass the Connection of their transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kasir.clock import WIB
+from kasir.config import Settings
+from kasir.db.tables import merchants, payments, store_orders
+from kasir.delivery.outbox import record_event
+from kasir.errors import Conflict, InvalidRequest, NotFound
+from kasir.merchants.service import Principal
+from kasir.payments import service as payment_service
+from kasir.store import phone
+from kasir.store.views import event_payload
+
+STATUSES = ("pending", "waiting_payment", "paid", "processing", "completed", "cancelled")
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+MAX_ITEMS = 100
+
+_SUFFIX_ALPHABET = string.ascii_uppercase + string.digits
+_MAX_NUMBER_ATTEMPTS = 20
+
+# The order with what its API view shows of its current payment.
+ORDER_WITH_PAYMENT: Select[Any] = select(
+    store_orders,
+    payments.c.invoice_id,
+    payments.c.status.label("payment_status"),
+    payments.c.payment_method,
+    payments.c.final_amount,
+    payments.c.unique_code,
+    payments.c.expires_at.label("payment_expires_at"),
+    payments.c.paid_amount,
+    payments.c.paid_reff_num,
+).select_from(store_orders.outerjoin(payments, payments.c.id == store_orders.c.payment_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    name: str
+    quantity: int
+    price: int  # integer rupiah per unit
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    customer_name: str
+    customer_phone: str  # as typed; normalised by create_order
+    items: Sequence[Item]
+    notes: str | None = None
+    payment_method: str = "qris"
+    create_payment: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    status: str | None = None
+    search: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def new_order_number(now: datetime) -> str:
+    """``WA{yymmdd}-{4 of A-Z0-9}``, the day in WIB: ``WA260329-A1B2``."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(4))
+    return f"WA{now.astimezone(WIB):%y%m%d}-{suffix}"
+
+
+def create_order(
+    conn: Connection, principal: Principal, new: NewOrder, settings: Settings, now: datetime, *, notify: bool = True
+) -> dict[str, Any]:
+    """The order, with its payment unless ``create_payment`` is false (then it stays ``pending``
+    until :func:`issue_payment`). A payment that cannot be made (method unavailable, total out
+    of its range) refuses the whole order: nothing is written."""
+    try:
+        customer_phone = phone.normalise(new.customer_phone)
+    except ValueError as exc:
+        raise InvalidRequest(f"customer_phone {exc}", field="customer_phone", code="invalid_phone") from None
+    if not new.items:
+        raise InvalidRequest("items must list at least one item", field="items", code="invalid_items")
+    total = sum(item.quantity * item.price for item in new.items)
+    if total <= 0:
+        raise InvalidRequest("the order's total must be more than 0 rupiah", field="items", code="invalid_total")
+    items = json.dumps([{"name": i.name, "quantity": i.quantity, "price": i.price} for i in new.items])
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(store_orders)
+    values = {
+        "merchant_id": principal.merchant_id,
+        "mode": principal.mode,
+        "customer_name": new.customer_name,
+        "customer_phone": customer_phone,
+        "items": items,
+        "total": total,
+        "notes": new.notes,
+        "status": "pending",
+        "created_at": now,
+        "updated_at": now,
+    }
+    order_id = None
+    for _ in range(_MAX_NUMBER_ATTEMPTS):
+        # 36⁴ numbers a day: a taken one (by any merchant: numbers are global) is drawn again.
+        statement = insert.values(order_number=new_order_number(now), **values).on_conflict_do_nothing(
+            index_elements=["order_number"]
+        )
+        order_id = conn.execute(statement.returning(store_orders.c.id)).scalar()
+        if order_id is not None:
+            break
+    if order_id is None:
+        raise Conflict("no order number is free today; try again", code="order_number_exhausted")
+    if new.create_payment:
+        _attach_payment(conn, principal, order_id, new.payment_method, settings, now)
+    row = _by_id(conn, order_id)
+    _emit(conn, "order.created", row, settings.public_url, now, notify=notify)
+    return row
+
+
+def issue_payment(
+    conn: Connection,
+    principal: Principal,
+    order_number: str,
+    payment_method: str | None,
+    settings: Settings,
+    now: datetime,
+    *,
+    notify: bool = True,
+) -> dict[str, Any]:
+    """A payment for an order that has none yet, or whose payment expired or was cancelled:
+    the order (again) waits for this one, and the buyer gets its link."""
+    order = get_order(conn, principal, order_number)
+    if order["payment_id"] is not None and payment_service.is_stale(
+        {"status": order["payment_status"], "expires_at": order["payment_expires_at"]}, now
+    ):
+        payment_service.expire_due(conn, now, settings.public_url, payment_id=order["payment_id"])
+        order = get_order(conn, principal, order_number)
+    if order["status"] not in ("pending", "waiting_payment"):
+        raise _refusal(order, "waiting_payment")
+    if order["payment_status"] == "pending":
+        raise Conflict(
+            f"order {order_number} already has a pending payment ({order['invoice_id']}); "
+            "a new one can be issued once it has expired or been cancelled",
+            code="payment_pending",
+        )
+    _attach_payment(conn, principal, order["id"], payment_method or order["payment_method"] or "qris", settings, now)
+    row = _by_id(conn, order["id"])
+    _emit(conn, "order.waiting_payment", row, settings.public_url, now, notify=notify)
+    return row
+
+
+def _attach_payment(
+    conn: Connection, principal: Principal, order_id: int, method: str, settings: Settings, now: datetime
+) -> None:
+    order = conn.execute(select(store_orders).where(store_orders.c.id == order_id)).mappings().one()
+    names = ", ".join(f"{i['name']} x{i['quantity']}" for i in json.loads(order["items"]))
+    payment = payment_service.create_payment(
+        conn,
+        principal,
+        payment_service.NewPayment(
+            amount=order["total"],
+            payment_method=method,
+            description=f"Pesanan {order['order_number']}: {names}"[:1000],
+            customer_name=order["customer_name"],
+            customer_phone=order["customer_phone"],
+        ),
+        settings,
+        now,
+    )
+    conn.execute(
+        update(store_orders)
+        .where(store_orders.c.id == order_id)
+        .values(status="waiting_payment", payment_id=payment["id"], updated_at=now)
+    )
+
+
+def mark_paid(conn: Connection, paid: Iterable[Mapping[Any, Any]], public_url: str, now: datetime) -> int:
+    """Orders whose payment is among ``paid`` (payment rows just set to paid, in this
+    transaction) become ``paid``, with ``order.paid`` and the buyer's message. One statement when
+    none of them is an order's, which is the common case for a batch of matched credits."""
+    payment_ids = [p["id"] for p in paid]
+    if not payment_ids:
+        return 0
+    rows = (
+        conn.execute(
+            update(store_orders)
+            .where(
+                store_orders.c.payment_id.in_(payment_ids),
+                store_orders.c.status.in_(("pending", "waiting_payment")),
+            )
+            .values(status="paid", paid_at=now, updated_at=now)
+            .returning(store_orders.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    for order_id in sorted(rows):
+        _emit(conn, "order.paid", _by_id(conn, order_id), public_url, now, notify=True)
+    return len(rows)
+
+
+def process(
+    conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
+) -> dict[str, Any]:
+    """``paid`` → ``processing``: the merchant is preparing it."""
+    return _move(conn, principal, order_number, "processing", ("paid",), settings, now, notify=notify)
+
+
+def complete(
+    conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
+) -> dict[str, Any]:
+    return _move(conn, principal, order_number, "completed", ("paid", "processing"), settings, now, notify=notify)
+
+
+def cancel(
+    conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
+) -> dict[str, Any]:
+    """Any order not yet completed. Its pending payment is cancelled with it, so it can no
+    longer be paid; a paid order keeps its paid payment (refunds are the merchant's, by hand)."""
+    order = get_order(conn, principal, order_number)
+    payment_id = order["payment_id"]
+    if payment_id is not None:
+        # Payment before order, the order matching locks them in, so the two never deadlock.
+        locked = conn.execute(select(payments).where(payments.c.id == payment_id).with_for_update()).mappings().one()
+        if payment_service.is_stale(locked, now):
+            payment_service.expire_due(conn, now, settings.public_url, payment_id=payment_id)
+    row = _move(
+        conn,
+        principal,
+        order_number,
+        "cancelled",
+        ("pending", "waiting_payment", "paid", "processing"),
+        settings,
+        now,
+        notify=notify,
+        emit=False,
+    )
+    if payment_id is not None:
+        cancelled = (
+            conn.execute(
+                update(payments)
+                .where(payments.c.id == payment_id, payments.c.status == "pending")
+                .values(status="cancelled", closed_at=now)
+                .returning(*payments.c)
+            )
+            .mappings()
+            .first()
+        )
+        if cancelled is not None:
+            payment_service.emit(conn, "payment.cancelled", cancelled, settings.public_url, now)
+            row = _by_id(conn, row["id"])
+    # After the payment: the event shows the order as it ends, payment cancelled.
+    _emit(conn, "order.cancelled", row, settings.public_url, now, notify=notify)
+    return row
+
+
+_TIMESTAMP_COLUMN = {"processing": "processing_at", "completed": "completed_at", "cancelled": "cancelled_at"}
+
+
+def _move(
+    conn: Connection,
+    principal: Principal,
+    order_number: str,
+    to: str,
+    allowed_from: tuple[str, ...],
+    settings: Settings,
+    now: datetime,
+    *,
+    notify: bool,
+    emit: bool = True,
+) -> dict[str, Any]:
+    order = get_order(conn, principal, order_number)
+    # The status guard makes the change happen in exactly one of two racing transactions.
+    changed = conn.execute(
+        update(store_orders)
+        .where(store_orders.c.id == order["id"], store_orders.c.status.in_(allowed_from))
+        .values(status=to, updated_at=now, **{_TIMESTAMP_COLUMN[to]: now})
+        .returning(store_orders.c.id)
+    ).scalar()
+    if changed is None:
+        raise _refusal(_by_id(conn, order["id"]), to)
+    row = _by_id(conn, order["id"])
+    if emit:
+        _emit(conn, f"order.{to}", row, settings.public_url, now, notify=notify)
+    return row
+
+
+def _refusal(order: Mapping[str, Any], target: str) -> Conflict:
+    number, current = order["order_number"], order["status"]
+    if current == target:
+        return Conflict(f"order {number} is already {current}", code=f"order_already_{current}")
+    if current == "completed":
+        what = "cancelled" if target == "cancelled" else "changed"
+        return Conflict(f"order {number} is completed; a completed order cannot be {what}", code="order_completed")
+    if current == "cancelled":
+        return Conflict(f"order {number} is cancelled; a cancelled order cannot be {target}", code="order_cancelled")
+    if current in ("pending", "waiting_payment"):
+        return Conflict(
+            f"order {number} is {current}: it can be {target} only once it is paid (status paid or processing)",
+            code="order_not_paid",
+        )
+    if target == "waiting_payment":
+        return Conflict(f"order {number} is already paid ({current}); it needs no payment", code="order_already_paid")
+    return Conflict(f"order {number} is {current}; it cannot become {target}", code="order_invalid_transition")
+
+
+def _emit(
+    conn: Connection, event: str, row: Mapping[str, Any], public_url: str, now: datetime, *, notify: bool
+) -> None:
+    store_name = conn.execute(select(merchants.c.name).where(merchants.c.id == row["merchant_id"])).scalar() or ""
+    record_event(
+        conn,
+        merchant_id=row["merchant_id"],
+        mode=row["mode"],
+        type=event,
+        payload=event_payload(event, row, public_url, store_name, int(now.timestamp())),
+        created_at=now,
+        payment_id=row["payment_id"],
+        notify_phone=row["customer_phone"] if notify else None,
+    )
+
+
+def _by_id(conn: Connection, order_id: int) -> dict[str, Any]:
+    return dict(conn.execute(ORDER_WITH_PAYMENT.where(store_orders.c.id == order_id)).mappings().one())
+
+
+def get_order(conn: Connection, principal: Principal, order_number: str) -> dict[str, Any]:
+    """An order of this merchant in this mode; any other, foreign or absent, is 404."""
+    number = order_number.strip().upper()
+    row = (
+        conn.execute(
+            ORDER_WITH_PAYMENT.where(
+                store_orders.c.order_number == number,
+                store_orders.c.merchant_id == principal.merchant_id,
+                store_orders.c.mode == principal.mode,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"order {order_number} not found", code="order_not_found")
+    return dict(row)
+
+
+def list_orders(conn: Connection, principal: Principal, flt: OrderFilter) -> tuple[list[dict[str, Any]], int]:
+    """One page of orders, newest first, and how many match in all."""
+    where = [store_orders.c.merchant_id == principal.merchant_id, store_orders.c.mode == principal.mode]
+    if flt.status:
+        where.append(store_orders.c.status == flt.status)
+    if flt.search:
+        term = flt.search
+        found = [
+            store_orders.c.order_number.icontains(term, autoescape=True),
+            store_orders.c.customer_name.icontains(term, autoescape=True),
+            store_orders.c.customer_phone.contains(term, autoescape=True),
+            payments.c.invoice_id.icontains(term, autoescape=True),
+        ]
+        with contextlib.suppress(ValueError):  # "0812-3456-7890" finds the buyer stored as 62812…
+            found.append(store_orders.c.customer_phone.contains(phone.normalise(term), autoescape=True))
+        where.append(or_(*found))
+    condition = and_(*where)
+    total = conn.execute(
+        select(func.count())
+        .select_from(store_orders.outerjoin(payments, payments.c.id == store_orders.c.payment_id))
+        .where(condition)
+    ).scalar_one()
+    rows = conn.execute(
+        ORDER_WITH_PAYMENT.where(condition)
+        .order_by(store_orders.c.created_at.desc(), store_orders.c.id.desc())
+        .limit(flt.limit)
+        .offset(flt.offset)
+    ).mappings()
+    return [dict(r) for r in rows], total

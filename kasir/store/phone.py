@@ -1,0 +1,32 @@
+"""Indonesian phone numbers as buyers type them (``0812-3456-7890``, ``+62 812 3456 7890``,
+``812…``), normalised to the digits WhatsApp addresses them by: ``6281234567890``."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-().]")
+# National significant numbers in Indonesia are 7 to 12 digits (mobile: 8…, 9 to 12 digits).
+_NATIONAL = re.compile(r"[1-9][0-9]{6,11}")
+
+
+def normalise(raw: str) -> str:
+    """``62`` and the national number, or ``ValueError`` saying what is wrong."""
+    text = _SEPARATORS.sub("", raw)
+    if text.startswith("+"):
+        text = text[1:]
+    elif text.startswith("00"):  # the international prefix dialled from abroad
+        text = text[2:]
+    if not text.isascii() or not text.isdigit():
+        raise ValueError("must be a phone number: digits, with spaces, dashes or a leading + allowed")
+    if text.startswith("62"):
+        national = text[2:].removeprefix("0")  # "+62 0812…" is a common slip
+    elif text.startswith("0"):
+        national = text[1:]
+    elif text.startswith("8"):
+        national = text
+    else:
+        raise ValueError("must be an Indonesian number (08…, 62… or +62…)")
+    if not _NATIONAL.fullmatch(national):
+        raise ValueError("is not a valid Indonesian number (too short or too long)")
+    return "62" + national
