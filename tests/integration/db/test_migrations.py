@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -35,3 +41,36 @@ def test_pending_unique_index_is_partial(db: Database) -> None:
     where = index.get("dialect_options", {}).get(f"{db.engine.dialect.name}_where")
     assert where is not None
     assert "pending" in str(where)
+
+
+@pytest.mark.postgres
+def test_nodes_starting_together_migrate_an_empty_postgresql_once(postgres_url: str) -> None:
+    """Every node migrates at start; three at once on an empty database must all succeed (the
+    second and third wait for the first, then find nothing to do), as real processes."""
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"kasir_migrate_race_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        env = {**os.environ, "KASIR_DATABASE_URL": url}
+        nodes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "kasir.cli", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
+        outputs = [node.communicate(timeout=120)[0].decode() for node in nodes]
+        assert [node.returncode for node in nodes] == [0, 0, 0], outputs
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        engine.dispose()
+        assert diff == []
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
