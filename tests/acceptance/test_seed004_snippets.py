@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.acceptance.test_seed_receivers import tool
 from tests.conftest import VALID_QRIS, free_port
 
 SEED = Path(__file__).parents[1] / "seeds" / "004_1b51c5353c71450d.txt"
@@ -240,3 +242,73 @@ def test_wa_store_snippets_succeed_against_kasir_serve(running_kasir: tuple[str,
     exec(compile(snippet_code.replace("WA260329-A1B2", order["order_number"]), "seed-004-snippet", "exec"), namespace)
     assert namespace["response"].status_code == 409
     assert namespace["data"]["code"] == "order_already_completed"
+
+
+def wa_store_snippets(endpoint: str) -> dict[str, str]:
+    """The curl, PHP and JavaScript snippets seed 004 prints for a WA Store endpoint (the Python
+    one is run above), cut where the next language begins."""
+    text = SEED.read_text()
+    begin = text.index(f"curl -X {'GET' if endpoint == 'wa-store-orders' else 'POST'} ", text.index(f"/api/{endpoint}"))
+    php = text.index("$response", begin)
+    js = text.index("const res", php)
+    end = text.index("import requests", js)
+    return {"curl": text[begin:php], "php": text[php:js], "node": text[js:end]}
+
+
+def run_printed(language: str, code: str, base: str, key: str, order_number: str) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, decoded answer) of one printed snippet, run by its own runtime."""
+    code = code.replace("https://www.bayar.gg", base).replace("YOUR_API_KEY_HERE", key)
+    code = code.replace("WA260329-A1B2", order_number)
+    if language == "curl":
+        command = [tool("curl", "curl"), *shlex.split(code.replace("\\\n", " "))[1:], "-s", "-w", "\n%{http_code}"]
+        output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout
+        body, status = output.rsplit("\n", 1)
+        return int(status), json.loads(body)
+    if language == "php":
+        # file_get_contents gives no body on a 4xx without ignore_errors; the snippet is run as
+        # printed, so only its success path is checked here.
+        script = "<?php\n" + code + "\necho json_encode($data);\n"
+        result = subprocess.run([tool("php", "php-cli"), "-r", script[6:]], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return 200, json.loads(result.stdout)
+    script = code + "\nconsole.log(JSON.stringify({status: res.status, data}));\n"
+    result = subprocess.run(
+        [tool("node", "nodejs"), "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    return int(answer["status"]), answer["data"]
+
+
+@pytest.mark.parametrize("language", ["curl", "php", "node"])
+def test_wa_store_snippets_in_every_printed_language(running_kasir: tuple[str, dict[str, str]], language: str) -> None:
+    base, env = running_kasir
+    created = json.loads(
+        kasir("merchant", "create", "--name", "Admin Shop", "--username", "admin", "--json", env=env).stdout
+    )
+    key = created["test_api_key"]
+    headers = {"X-API-Key": key}
+    order = requests.post(
+        f"{base}/v1/store/orders",
+        headers=headers,
+        json={
+            "customer_name": "Rahim",
+            "customer_phone": "081234567890",
+            "items": [{"name": "Kopi", "quantity": 1, "price": 75000}],
+        },
+        timeout=10,
+    ).json()["order"]
+    assert requests.post(f"{base}/v1/sandbox/payments/{order['invoice_id']}/pay", headers=headers, timeout=10).ok
+    number = order["order_number"]
+
+    status, data = run_printed(language, wa_store_snippets("wa-store-orders")[language], base, key, number)
+    assert status == 200
+    assert data["success"] is True
+    assert data["total"] == 1
+    assert [(o["order_number"], o["status"], o["total"]) for o in data["data"]] == [(number, "paid", 75000)]
+
+    status, data = run_printed(language, wa_store_snippets("wa-store-complete")[language], base, key, number)
+    assert status == 200
+    assert data == {**data, "success": True, "message": "Order completed successfully"}
+    assert data["order"]["order_number"] == number
+    assert data["order"]["status"] == "completed"
