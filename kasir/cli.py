@@ -46,8 +46,10 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for problem in exc.errors():
-            name = "KASIR_" + "_".join(str(part) for part in problem["loc"]).upper()
-            err_console.print(f"[red]error:[/red] {name}: {problem['msg'].removeprefix('Value error, ')}")
+            reason = problem["msg"].removeprefix("Value error, ")
+            # A check across several settings has no single variable to name; its message does.
+            where = "_".join(str(part) for part in problem["loc"]).upper()
+            err_console.print(f"[red]error:[/red] {'KASIR_' + where + ': ' if where else ''}{reason}")
         raise typer.Exit(code=2) from None
 
 

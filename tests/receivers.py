@@ -31,9 +31,10 @@ class Reply:
 
 
 class Receiver:
-    """``script(request_number, received) -> Reply`` decides each answer; the default is 200."""
+    """``script(request_number, received) -> Reply`` decides each answer; the default is 200.
+    ``port``: listen on this one (a receiver that comes up where a client already sends)."""
 
-    def __init__(self, script: Callable[[int, Received], Reply] | None = None) -> None:
+    def __init__(self, script: Callable[[int, Received], Reply] | None = None, *, port: int = 0) -> None:
         self.script = script or (lambda _n, _r: Reply())
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -68,7 +69,7 @@ class Receiver:
             def log_message(self, *_args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

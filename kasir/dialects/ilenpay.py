@@ -29,6 +29,10 @@ def event_name(event_type: str) -> str | None:
     return hookshot_event(event_type)
 
 
+def _decimal(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
     """Ilenpay's field names (amounts as decimal strings, status upper case, as the seed's
     sample shows), then Kasir's canonical fields, with Kasir's status as ``payment_status``."""
@@ -37,8 +41,9 @@ def transaction(data: Mapping[str, Any], event_id: str) -> dict[str, Any]:
         "hash": event_id,
         "reff_id": data.get("order_number") if is_order(data) else data.get("invoice_id"),
         "payment": data.get("payment_method"),
-        "nominal": str(data.get("amount") if data.get("amount") is not None else ""),
-        "total_tf": str(data.get("final_amount") if data.get("final_amount") is not None else ""),
+        # An order's amount is its total (its payment's unique code is in total_tf).
+        "nominal": _decimal(data.get("total") if is_order(data) else data.get("amount")),
+        "total_tf": _decimal(data.get("final_amount")),
         "sender": data.get("customer_phone") or "",
         "status": status.upper(),
         **{k: v for k, v in data.items() if k != "status"},

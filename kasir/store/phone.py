@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 _SEPARATORS = re.compile(r"[\s\-().]")
-# National significant numbers in Indonesia are 7 to 12 digits (mobile: 8…, 9 to 12 digits).
-_NATIONAL = re.compile(r"[1-9][0-9]{6,11}")
+# National significant numbers in Indonesia: mobile 8 followed by 8 to 11 digits; fixed lines an
+# area code (2 to 3 digits) and 5 to 8 digits, 7 to 11 in all (WhatsApp Business runs on both).
+_MOBILE = re.compile(r"8[0-9]{8,11}")
+_FIXED = re.compile(r"[1-79][0-9]{6,10}")
 
 
 def normalise(raw: str) -> str:
@@ -27,6 +29,6 @@ def normalise(raw: str) -> str:
         national = text
     else:
         raise ValueError("must be an Indonesian number (08…, 62… or +62…)")
-    if not _NATIONAL.fullmatch(national):
+    if not (_MOBILE.fullmatch(national) or _FIXED.fullmatch(national)):
         raise ValueError("is not a valid Indonesian number (too short or too long)")
     return "62" + national
