@@ -198,6 +198,22 @@ def wait_until_up(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> N
     raise SystemExit(f"the server did not answer /health within 30 s:\n{log_path.read_text()}")
 
 
+def process_memory(pid: int) -> dict[str, float | None]:
+    """Resident memory of a process, in MB (2**20 bytes), from ``/proc/<pid>/status``: ``rss_mb``
+    now, ``peak_mb`` the most it has ever had resident (``VmHWM``, kept by the kernel, so a peak
+    between two samples is not missed). None for a process that is gone."""
+    found: dict[str, float | None] = {"rss_mb": None, "peak_mb": None}
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found["rss_mb" if name == "VmRSS" else "peak_mb"] = round(int(value.split()[0]) / 1024, 1)  # kB
+    return found
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -425,6 +441,11 @@ def print_report(report: dict[str, Any]) -> None:
             f"{row['server_cpu_us_per_request']:.0f}",
         )
     console.print(table)
+    memory = report["server_memory_mb"]
+    console.print(
+        f"server resident memory: {memory['idle']} MB idle, {memory['after_load']} MB after the load, "
+        f"{memory['peak']} MB at its peak"
+    )
     pressure = report["machine"]["cpu_pressure_before"]
     if pressure is not None and pressure > 10:
         console.print(
@@ -505,6 +526,7 @@ def main() -> int:
             rounds: list[dict[str, dict[str, Any]]] = []
             env = {**os.environ, **kasir_env, "KASIR_PUBLIC_URL": f"http://127.0.0.1:{port}"}
             with server(env, port, target.home / "server.log") as proc:
+                memory_idle = process_memory(proc.pid)
                 for case in CASES:
                     smoke_test(case, load)
                 payments_before = count_payments(db)
@@ -521,6 +543,8 @@ def main() -> int:
                         )
                     rounds.append(this_round)
                 payments_created = count_payments(db) - payments_before
+                # Read before the server stops: the peak covers every case and round of the run.
+                memory_loaded = process_memory(proc.pid)
         finally:
             db.dispose()
 
@@ -568,6 +592,13 @@ def main() -> int:
         "met": met,
         # Every created payment is a row: a create that answered 2xx without writing would show here.
         "payments_created": payments_created,
+        # The server process (Kasir's app with its background work, as `kasir serve` runs it):
+        # resident MB when idle before the first request, after the last case, and at its peak.
+        "server_memory_mb": {
+            "idle": memory_idle["rss_mb"],
+            "after_load": memory_loaded["rss_mb"],
+            "peak": memory_loaded["peak_mb"],
+        },
         "valid": errors == 0,
         "rounds": rounds,
     }

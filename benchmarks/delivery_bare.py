@@ -12,8 +12,8 @@ With ``presigned`` every request is rendered before the clock starts: the HTTP a
 information; the reference renders and signs each request as it sends it, as any sender must
 (each event has its own id and timestamp, so no signature can be made ahead of time).
 
-``loop`` is ``asyncio`` (the default loop, which ``kasir worker`` runs on: ``asyncio.run``) or
-``uvloop`` (what ``kasir serve`` runs on, through uvicorn).
+``loop`` is ``uvloop`` (what ``kasir worker`` and, through uvicorn, ``kasir serve`` run on: the
+reference) or ``asyncio`` (the default loop, for information).
 """
 
 from __future__ import annotations

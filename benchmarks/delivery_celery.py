@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import requests
-from celery import Celery
+from celery import Celery  # type: ignore[import-untyped]
 
 from kasir import dialects
 from kasir.dialects import WebhookEvent
@@ -39,7 +39,7 @@ session = requests.Session()
 standard = dialects.get("standard")
 
 
-@app.task(name="kasir_bench.send_webhook")
+@app.task(name="kasir_bench.send_webhook")  # type: ignore[untyped-decorator]
 def send_webhook(url: str, event_id: str, payload: dict[str, Any], secret: str, created_at: int) -> int:
     event = WebhookEvent(id=event_id, type="payment.paid", created_at=created_at, data=payload, business_id="bench")
     rendered = standard.render(event, [secret], timestamp=int(time.time()), delivery_id=event_id)

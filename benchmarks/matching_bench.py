@@ -35,6 +35,7 @@ import secrets
 import sys
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[
     db.write_sync(
         lambda conn: update_callback_settings(conn, principal, {"default_callback_url": CALLBACK_URL}, utcnow())
     )
+    return principal, insert_pending_payments(db, principal.merchant_id, count)
+
+
+def insert_pending_payments(db: Database, merchant_id: int, count: int, prefix: str = "bench") -> list[int]:
+    """``count`` pending test-mode payments on the shared QRIS account, written in bulk (not
+    timed anywhere: only their matching is), each with a distinct final amount; those amounts.
+    ``delivery_bench.py`` pays them through mutations too."""
     now = utcnow()
     finals = []
     rows = []
@@ -78,10 +86,10 @@ def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[
         # 999 codes per amount: amounts a thousand apart keep every final amount distinct.
         amount, code = 10_000 + 1000 * (i // 999), i % 999 + 1
         finals.append(amount + code)
-        values = {c: None for c in _PAYMENT_COLUMNS}
+        values: dict[str, Any] = dict.fromkeys(_PAYMENT_COLUMNS)
         values.update(
-            invoice_id=f"PAY-bench-{int(now.timestamp())}-{i:07d}",
-            merchant_id=principal.merchant_id,
+            invoice_id=f"PAY-{prefix}-{int(now.timestamp())}-{i:07d}",
+            merchant_id=merchant_id,
             mode="test",
             payment_method="qris",
             channel_account="platform:qris",
@@ -96,11 +104,11 @@ def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[
         rows.append(tuple(values[c] for c in _PAYMENT_COLUMNS))
     for start in range(0, count, 10_000):
         db.write_sync(
-            lambda conn, start=start: fastpath.insert_values(
-                conn, "payments", _PAYMENT_COLUMNS, rows[start : start + 10_000]
+            partial(
+                fastpath.insert_values, table="payments", columns=_PAYMENT_COLUMNS, rows=rows[start : start + 10_000]
             )
         )
-    return principal, finals
+    return finals
 
 
 def arrival_order(count: int, order: str) -> list[int]:
@@ -124,7 +132,7 @@ def run_kasir(
     started = time.perf_counter()
     for start in range(0, len(credits), batch):
         chunk = credits[start : start + batch]
-        db.write_sync(lambda conn, chunk=chunk: ingest(conn, reporter, chunk, settings, utcnow()))
+        db.write_sync(partial(ingest, reporter=reporter, credits=chunk, settings=settings, now=utcnow()))
     return time.perf_counter() - started
 
 
