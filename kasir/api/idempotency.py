@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kasir.db.engine import Database
 from kasir.db.tables import idempotency_keys
 from kasir.errors import Conflict, InvalidRequest
 from kasir.merchants.service import Principal
@@ -100,3 +102,39 @@ def forget_older_than(conn: Connection, now: datetime, ttl_seconds: int) -> int:
         delete(idempotency_keys).where(idempotency_keys.c.created_at < now - timedelta(seconds=ttl_seconds))
     )
     return int(result.rowcount or 0)
+
+
+async def respond_once(
+    db: Database,
+    principal: Principal,
+    raw_key: str | None,
+    path: str,
+    params: dict[str, Any],
+    now: datetime,
+    produce: Callable[[Connection], StoredResponse],
+) -> StoredResponse:
+    """Run ``produce`` in one transaction, at most once per ``Idempotency-Key`` (when the
+    request has one): the same key and request answer the first response again, the same key
+    with another request is a 409, and a concurrent twin that commits first is answered with its
+    response."""
+    key = check_key(raw_key) if raw_key is not None else None
+    request_fingerprint = fingerprint(path, params) if key is not None else ""
+
+    def unit(conn: Connection) -> StoredResponse:
+        if key is not None:
+            stored = replay(conn, principal, key, request_fingerprint)
+            if stored is not None:
+                return stored
+        response = produce(conn)
+        if key is not None:
+            remember(conn, principal, key, request_fingerprint, response, now)
+        return response
+
+    try:
+        return await db.write(unit)
+    except IdempotencyRace:
+        # A concurrent request with this key won; ours rolled back. Answer what it answered.
+        assert key is not None
+        stored = await db.read(lambda conn: replay(conn, principal, key, request_fingerprint))
+        assert stored is not None
+        return stored

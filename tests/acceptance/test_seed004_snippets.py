@@ -199,9 +199,8 @@ def test_seed_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dic
     assert data["breakdown"]["gopay_qris"] == 1
 
 
-def test_wa_store_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dict[str, str]]) -> None:
-    """An order sold over WhatsApp, paid, then listed and completed by seed 004's own snippets."""
-    base, env = running_kasir
+def paid_order(base: str, env: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """A merchant's test key, and a paid WA Store order of Rp 75,000 (created and paid over the API)."""
     created = json.loads(
         kasir("merchant", "create", "--name", "Admin Shop", "--username", "admin", "--json", env=env).stdout
     )
@@ -218,6 +217,13 @@ def test_wa_store_snippets_succeed_against_kasir_serve(running_kasir: tuple[str,
         timeout=10,
     ).json()["order"]
     assert requests.post(f"{base}/v1/sandbox/payments/{order['invoice_id']}/pay", headers=headers, timeout=10).ok
+    return key, dict(order)
+
+
+def test_wa_store_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dict[str, str]]) -> None:
+    """An order sold over WhatsApp, paid, then listed and completed by seed 004's own snippets."""
+    base, env = running_kasir
+    key, order = paid_order(base, env)
     snippets = seed_snippets()
 
     snippet, example = snippets["wa-store-orders"]
@@ -283,22 +289,7 @@ def run_printed(language: str, code: str, base: str, key: str, order_number: str
 @pytest.mark.parametrize("language", ["curl", "php", "node"])
 def test_wa_store_snippets_in_every_printed_language(running_kasir: tuple[str, dict[str, str]], language: str) -> None:
     base, env = running_kasir
-    created = json.loads(
-        kasir("merchant", "create", "--name", "Admin Shop", "--username", "admin", "--json", env=env).stdout
-    )
-    key = created["test_api_key"]
-    headers = {"X-API-Key": key}
-    order = requests.post(
-        f"{base}/v1/store/orders",
-        headers=headers,
-        json={
-            "customer_name": "Rahim",
-            "customer_phone": "081234567890",
-            "items": [{"name": "Kopi", "quantity": 1, "price": 75000}],
-        },
-        timeout=10,
-    ).json()["order"]
-    assert requests.post(f"{base}/v1/sandbox/payments/{order['invoice_id']}/pay", headers=headers, timeout=10).ok
+    key, order = paid_order(base, env)
     number = order["order_number"]
 
     status, data = run_printed(language, wa_store_snippets("wa-store-orders")[language], base, key, number)

@@ -56,19 +56,11 @@ async def create_payment(request: Request) -> JSONResponse:
     params = await read_params(request)
     body: CreatePaymentBody = parse(CreatePaymentBody, params)
     await guard_url(state, body.callback_url, "callback_url")
-    raw_key = request.headers.get("idempotency-key")
-    key = idempotency.check_key(raw_key) if raw_key is not None else None
-    fingerprint = idempotency.fingerprint(request.url.path.removesuffix(".php"), params) if key is not None else ""
-    now = utcnow()
     settings = state.settings
 
     def create(conn: Connection) -> idempotency.StoredResponse:
-        if key is not None:
-            stored = idempotency.replay(conn, caller, key, fingerprint)
-            if stored is not None:
-                return stored
         row = service.create_payment(conn, caller, body.to_new_payment(), settings, now)
-        response = idempotency.StoredResponse(
+        return idempotency.StoredResponse(
             200,
             {
                 "success": True,
@@ -78,18 +70,12 @@ async def create_payment(request: Request) -> JSONResponse:
                 "qr_image_url": qr_image_url(settings.public_url, row["qris_string"]),
             },
         )
-        if key is not None:
-            idempotency.remember(conn, caller, key, fingerprint, response, now)
-        return response
 
-    try:
-        result = await state.db.write(create)
-    except idempotency.IdempotencyRace:
-        # A concurrent request with this key won; ours rolled back. Answer what it answered.
-        assert key is not None
-        stored = await state.db.read(lambda conn: idempotency.replay(conn, caller, key, fingerprint))
-        assert stored is not None
-        result = stored
+    now = utcnow()
+    path = request.url.path.removesuffix(".php")
+    result = await idempotency.respond_once(
+        state.db, caller, request.headers.get("idempotency-key"), path, params, now, create
+    )
     return JSONResponse(result.body, status_code=result.status_code)
 
 

@@ -134,9 +134,6 @@ async def create_order(request: Request, caller: Principal = Depends(principal))
     state = app_state(request)
     params = await read_params(request)
     body: StoreOrderBody = parse(StoreOrderBody, params)
-    raw_key = request.headers.get("idempotency-key")
-    key = idempotency.check_key(raw_key) if raw_key is not None else None
-    fingerprint = idempotency.fingerprint(request.url.path, params) if key is not None else ""
     new = orders.NewOrder(
         customer_name=body.customer_name,
         customer_phone=body.customer_phone,
@@ -149,23 +146,12 @@ async def create_order(request: Request, caller: Principal = Depends(principal))
     now = utcnow()
 
     def create(conn: Connection) -> idempotency.StoredResponse:
-        if key is not None:
-            stored = idempotency.replay(conn, caller, key, fingerprint)
-            if stored is not None:
-                return stored
         row = orders.create_order(conn, caller, new, settings, now, notify=body.notify)
-        response = idempotency.StoredResponse(201, {"success": True, "order": order_view(row, settings.public_url)})
-        if key is not None:
-            idempotency.remember(conn, caller, key, fingerprint, response, now)
-        return response
+        return idempotency.StoredResponse(201, {"success": True, "order": order_view(row, settings.public_url)})
 
-    try:
-        result = await state.db.write(create)
-    except idempotency.IdempotencyRace:
-        assert key is not None
-        stored = await state.db.read(lambda conn: idempotency.replay(conn, caller, key, fingerprint))
-        assert stored is not None
-        result = stored
+    result = await idempotency.respond_once(
+        state.db, caller, request.headers.get("idempotency-key"), request.url.path, params, now, create
+    )
     return JSONResponse(result.body, status_code=result.status_code)
 
 
