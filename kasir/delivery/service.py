@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
 
 from kasir import dialects
 from kasir.config import Settings
@@ -359,11 +359,18 @@ def list_deliveries(
 
 
 def count_due(conn: Connection, now: datetime) -> tuple[int, int, float]:
-    """(pending, due now, age in seconds of the oldest due delivery) across all merchants."""
+    """(pending, due now, age in seconds of the oldest due delivery) across all merchants.
+
+    A delivery a worker holds (its lease not yet run out) is pending but not due: it is being
+    sent, and counting it would show a queue waiting for workers that are in fact busy with it."""
     pending = int(
         conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == "pending")).scalar_one()
     )
-    due_filter = (deliveries.c.status == "pending") & (deliveries.c.next_attempt_at <= now)
+    due_filter = (
+        (deliveries.c.status == "pending")
+        & (deliveries.c.next_attempt_at <= now)
+        & or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now)
+    )
     due = int(conn.execute(select(func.count()).select_from(deliveries).where(due_filter)).scalar_one())
     oldest = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(due_filter)).scalar()
     from kasir.db.types import UTCDateTime
