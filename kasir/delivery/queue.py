@@ -192,7 +192,12 @@ class Outcome:
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Append the attempts and move each delivery on, all in one transaction."""
+    """Append the attempts and move each delivery on, all in one transaction.
+
+    Only a delivery still pending moves: one that ended while its attempt was in flight (its
+    endpoint disabled by a 410 or by the merchant, which fails the endpoint's whole queue) stays
+    where it ended, because the log, the dashboard and ``recover`` have already acted on that
+    state. The late attempt is still logged: the receiver did answer it."""
     attempts = [o.attempt for o in outcomes if o.attempt is not None]
     if attempts:
         conn.execute(insert(delivery_attempts), attempts)
@@ -214,7 +219,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
     if tried:
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
+            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "pending")
             .values(
                 status=bindparam("b_status"),
                 attempts=bindparam("b_attempts"),
@@ -230,7 +235,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
     if deferred:
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
+            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "pending")
             .values(
                 status=bindparam("b_status"),
                 next_attempt_at=bindparam("b_next"),
