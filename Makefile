@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check lint typecheck bench-api bench-matching bench-qris clean
+.PHONY: run test faults check lint typecheck bench bench-api bench-matching bench-qris clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -31,6 +31,14 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev check
 	$(BIN)/pytest
 
+## faults: the fault suite at full size, a few minutes (`make test` runs its short form): `kasir
+## worker` and an API node killed with SIGKILL, PostgreSQL restarted (a throwaway cluster), slow,
+## down, flapping, resetting, 5xx/429/410 receivers, a full disk under SQLite. Each scenario's
+## accepted, delivered, duplicate and lost events go to test-output/faults/<scenario>.json, and
+## the table of them all is printed at the end.
+faults: $(VENV)/.installed-dev
+	KASIR_FAULTS_SCALE=full $(BIN)/pytest tests/faults -rsx
+
 check: lint typecheck
 
 lint: $(VENV)/.installed-dev
@@ -39,6 +47,18 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+
+# The bench extra (Celery + Redis + requests: the delivery benchmark's baseline) on top of dev.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+## bench: every DESIGN §9 benchmark side by side in one run (6–7 minutes on 2 cores): JSON in
+## benchmarks/results/, the report with its plots in docs/BENCHMARKS.md. Uses PostgreSQL and Redis
+## on 127.0.0.1 when they answer (their cases are skipped, and the report says so, when not).
+## BENCH_ARGS=--quick checks the whole chain in about 3 minutes.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 ## bench-api: create-payment and check-payment against a hello-world route, same server stack.
 bench-api: $(VENV)/.installed-dev

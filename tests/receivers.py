@@ -30,6 +30,23 @@ class Reply:
     reset: bool = False  # close the connection with RST instead of answering
 
 
+def answer(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    """Write ``reply`` as the handler's answer, or reset the connection (SO_LINGER 0: the close
+    sends RST) when the reply says so."""
+    if reply.reset:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+        handler.close_connection = True
+        return
+    handler.send_response(reply.status)
+    for name, value in reply.headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(reply.body)))
+    handler.end_headers()
+    handler.wfile.write(reply.body)
+
+
 class Receiver:
     """``script(request_number, received) -> Reply`` decides each answer; the default is 200.
     ``port``: listen on this one (a receiver that comes up where a client already sends)."""
@@ -53,18 +70,7 @@ class Receiver:
                 reply = receiver.script(number, received)
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.reset:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
-                    self.close_connection = True
-                    return
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                answer(self, reply)
 
             def log_message(self, *_args: Any) -> None:
                 return

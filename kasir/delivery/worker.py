@@ -150,6 +150,17 @@ class Worker:
                         with contextlib.suppress(asyncio.CancelledError):
                             await listener
                     await self.notifier.aclose()
+        # What this process sent, for the operator reading its log (several workers share a
+        # queue, and /metrics shows only the process it is scraped from).
+        sent = self.metrics.outcomes
+        log.info(
+            "delivery worker stopped after %d attempts: %d succeeded, %d retrying, %d failed, %d deferred",
+            sum(sent[o] for o in ("succeeded", "retrying", "failed")),
+            sent["succeeded"],
+            sent["retrying"],
+            sent["failed"],
+            sent["deferred"],
+        )
 
     @contextlib.asynccontextmanager
     async def _queue_ownership(self) -> AsyncIterator[bool]:
