@@ -4,37 +4,23 @@ WA Store orders made over the API, and the merchant's own view of the callback l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from kasir.config import Settings
-from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from tests.conftest import auth
-from tests.integration.delivery.conftest import RunningWorker
+
+# The delivery tests' worker fixture, shared: buyer messages go through the same worker.
+from tests.integration.delivery.conftest import RunningWorker, start_worker  # noqa: F401
 
 StartWorker = Callable[[Settings], RunningWorker]
 
 # The order every test makes unless it says otherwise: 2 x 37.500 = Rp 75.000.
 ITEMS = [{"name": "Kopi Susu Gula Aren 1 L", "quantity": 2, "price": 37500}]
 BUYER = "6281234567890"  # "0812-3456-7890" as WhatsApp addresses it
-
-
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[StartWorker]:
-    running: list[RunningWorker] = []
-
-    def start(settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

@@ -12,7 +12,8 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -127,6 +128,23 @@ def cloud_api(port: int, *replies: Reply) -> Receiver:
     return Receiver(lambda n, _r: replies[n - 1] if n <= len(replies) else success(), port=port)
 
 
+CloudApi = Callable[..., AbstractContextManager[Receiver]]
+
+
+@pytest.fixture
+def cloud(settings: Settings, start_worker: StartWorker, cloud_port: int) -> CloudApi:
+    """``with cloud(*replies) as api``: the Cloud API answering ``replies`` (then success) and a
+    worker sending to it, with the test's settings or ``worker_settings``."""
+
+    @contextmanager
+    def answering(*replies: Reply, worker_settings: Settings | None = None) -> Iterator[Receiver]:
+        with cloud_api(cloud_port, *replies) as api:
+            start_worker(worker_settings or settings)
+            yield api
+
+    return answering
+
+
 def sent(request: Received) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(request.body)
     return body
@@ -164,15 +182,13 @@ def created_text(order: dict[str, Any]) -> str:
 
 def test_order_created_message_is_a_cloud_api_text_message(
     db: Database,
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
+    cloud: CloudApi,
     cloud_port: int,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    with cloud_api(cloud_port) as api:
-        start_worker(settings)
+    with cloud() as api:
         order = create_order(client, merchant)
         [request] = api.wait_for(1)
         wait_until(finished(client, merchant, 1), what="the message delivered")
@@ -217,12 +233,15 @@ def test_order_created_message_is_a_cloud_api_text_message(
 
 
 def test_a_versioned_api_url_with_a_trailing_slash(
-    settings: Settings, merchant: NewMerchant, client: TestClient, start_worker: StartWorker, cloud_port: int
+    settings: Settings,
+    merchant: NewMerchant,
+    client: TestClient,
+    cloud: CloudApi,
+    cloud_port: int,
 ) -> None:
     """KASIR_WHATSAPP_API_URL as Meta writes it (``…/v21.0``), with or without a final slash."""
     versioned = settings.model_copy(update={"whatsapp_api_url": f"http://127.0.0.1:{cloud_port}/v21.0/"})
-    with cloud_api(cloud_port) as api:
-        start_worker(versioned)
+    with cloud(worker_settings=versioned) as api:
         create_order(client, merchant)
         [request] = api.wait_for(1)
     assert request.path == f"/v21.0/{PHONE_NUMBER_ID}/messages"
@@ -241,17 +260,14 @@ def test_a_versioned_api_url_with_a_trailing_slash(
 )
 def test_transient_errors_are_retried_until_the_message_is_accepted(
     db: Database,
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
     logs: pytest.LogCaptureFixture,
     replies: list[Reply],
     codes: list[int],
 ) -> None:
-    with cloud_api(cloud_port, *replies) as api:
-        start_worker(settings)
+    with cloud(*replies) as api:
         order = create_order(client, merchant)
         requests = api.wait_for(len(codes), timeout=20)
         wait_until(finished(client, merchant, 1), timeout=20, what="the message delivered")
@@ -282,15 +298,12 @@ def test_transient_errors_are_retried_until_the_message_is_accepted(
 
 def test_a_permanent_cloud_api_error_fails_the_delivery_after_one_attempt(
     db: Database,
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    with cloud_api(cloud_port, UNDELIVERABLE, UNDELIVERABLE, UNDELIVERABLE, UNDELIVERABLE) as api:
-        start_worker(settings)
+    with cloud(UNDELIVERABLE, UNDELIVERABLE, UNDELIVERABLE, UNDELIVERABLE) as api:
         order = create_order(client, merchant)
         api.wait_for(1)
         wait_until(finished(client, merchant, 1), what="the delivery ended")
@@ -316,15 +329,12 @@ def test_a_permanent_cloud_api_error_fails_the_delivery_after_one_attempt(
 
 
 def test_a_failed_message_can_be_redelivered_like_a_webhook(
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
 ) -> None:
     """The buyer had blocked the shop (131026) and unblocked it: the merchant sends again."""
-    with cloud_api(cloud_port, UNDELIVERABLE) as api:
-        start_worker(settings)
+    with cloud(UNDELIVERABLE) as api:
         create_order(client, merchant)
         wait_until(finished(client, merchant, 1), what="the first delivery failed")
         [failed] = messages(client, merchant)
@@ -386,16 +396,13 @@ def test_messages_wait_while_the_cloud_api_is_down_and_go_out_when_it_is_back(
 
 def test_the_buyer_gets_one_message_per_step_in_order(
     db: Database,
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
     logs: pytest.LogCaptureFixture,
 ) -> None:
     key = auth(merchant.test_api_key)
-    with cloud_api(cloud_port) as api:
-        start_worker(settings)
+    with cloud() as api:
         order = create_order(client, merchant)
         number = order["order_number"]
         api.wait_for(1)
@@ -437,17 +444,14 @@ def test_the_buyer_gets_one_message_per_step_in_order(
 
 
 def test_an_order_without_a_payment_gets_its_link_later_then_is_cancelled(
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
 ) -> None:
     """create_payment=false: the buyer is told a link will follow; POST …/payment sends it
     (order.waiting_payment); cancelling before payment apologises, with no word of a refund."""
     key = auth(merchant.test_api_key)
-    with cloud_api(cloud_port) as api:
-        start_worker(settings)
+    with cloud() as api:
         order = create_order(client, merchant, create_payment=False, customer_name="Siti Aminah")
         number = order["order_number"]
         assert order["status"] == "pending"
@@ -487,18 +491,15 @@ def test_an_order_without_a_payment_gets_its_link_later_then_is_cancelled(
 
 
 def test_notify_false_sends_no_message_for_that_step(
-    settings: Settings,
     merchant: NewMerchant,
     client: TestClient,
-    start_worker: StartWorker,
-    cloud_port: int,
+    cloud: CloudApi,
 ) -> None:
     """notify=false on create, process and wa-store-complete: those events go out to webhooks
     but not to the buyer. A payment always tells the buyer; a cancellation after it does too,
     and says how the money comes back."""
     key = auth(merchant.test_api_key)
-    with cloud_api(cloud_port) as api:
-        start_worker(settings)
+    with cloud() as api:
         quiet = create_order(client, merchant, notify=False)
         assert client.post(f"/v1/sandbox/payments/{quiet['invoice_id']}/pay", headers=key).status_code == 200
         api.wait_for(1)
