@@ -696,13 +696,24 @@ def write(results: Path, docs: Path) -> dict[str, Any]:
     during = run["machine"].get("load_during", {})
     if (during.get("cpu_pressure_mean") or 0) > 20 or (during.get("loadavg1_max") or 0) > 2 * run["machine"]["nproc"]:
         # Said up front: on a shared machine this is the first thing to know about the figures.
+        before, after = run["machine"]["busy_cores_before"], run["machine"]["busy_cores_after"]
+        if max(before, after) < 0.1:
+            whose = (
+                f"by the benchmark's own processes: other work kept {before} cores busy just before the run and "
+                f"{after} just after, so the machine was otherwise quiet. The benchmarks put a load generator, a "
+                f"server, workers, a database and a receiver on {run['machine']['nproc']} cores, which is why their "
+                "tails are long"
+            )
+        else:
+            whose = (
+                f"by the benchmark's own processes and by other people's work ({before} cores busy with it just "
+                f"before the run, {after} just after). The ratios are the figures to read; absolute rates are lower "
+                "and latency tails longer than on a quiet machine"
+            )
         page += [
             "> **The machine was heavily loaded during this run** (CPU pressure "
             f"{during.get('cpu_pressure_mean')} % on average, up to {during.get('cpu_pressure_max')} %; load average "
-            f"up to {during.get('loadavg1_max')} on {run['machine']['nproc']} cores), by the benchmark's own "
-            f"processes and by other people's work ({run['machine']['busy_cores_before']} cores busy with it just "
-            f"before the run, {run['machine']['busy_cores_after']} just after). The ratios are the figures to read; "
-            "absolute rates are lower and latency tails longer than on a quiet machine. See "
+            f"up to {during.get('loadavg1_max')} on {run['machine']['nproc']} cores), {whose}. See "
             "[the machine and its load](#the-machine-and-its-load).",
             "",
         ]
