@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
                     await task
             await limiter.close()
             await http.close()
+            await db.aclose()  # this loop's read connections, even when the Database lives on
             if database is None:
                 db.dispose()
 

@@ -22,10 +22,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from kasir.db.fastpath import Query, convert
+from kasir.db.loop_reads import LoopReads
 
 T = TypeVar("T")
 
 PG_POOL_SIZE = 20
+# Connections per event loop for the reads that run on the loop (kasir.db.loop_reads): each
+# query is one short round trip, so a few serve many concurrent requests.
+LOOP_READS_SIZE = 8
 
 # Set on a connection whose transaction created deliveries (kasir.delivery.outbox).
 NEW_DELIVERIES = "kasir.new_deliveries"
@@ -136,6 +140,9 @@ class Database:
         self._threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
             weakref.WeakKeyDictionary()
         )
+        # PostgreSQL's hottest reads run on the loop (kasir.db.loop_reads), one pool per loop;
+        # each is closed with its loop (aclose) or, at the latest, by dispose().
+        self._loop_reads: dict[asyncio.AbstractEventLoop, LoopReads] = {}
 
     def on_new_deliveries(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that created deliveries (from any thread)."""
@@ -289,7 +296,22 @@ class Database:
     async def fetch_one(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         if self._inline:
             return self.fetch_one_sync(q, params)
-        return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params, limiter=self._limiter())
+        if self.engine.dialect.name != "postgresql":
+            return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params, limiter=self._limiter())
+        loop = asyncio.get_running_loop()
+        reads = self._loop_reads.get(loop)
+        if reads is None:
+            conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            reads = self._loop_reads[loop] = LoopReads(conninfo, LOOP_READS_SIZE)
+        columns, row = await reads.fetch_one(q.text_for("postgresql"), params)
+        return None if row is None else convert(q, "postgresql", columns, tuple(row))
+
+    async def aclose(self) -> None:
+        """Close what belongs to the running loop (its read connections): for a loop that is
+        ending while the Database lives on (an app shut down, the Database shared)."""
+        reads = self._loop_reads.pop(asyncio.get_running_loop(), None)
+        if reads is not None:
+            await reads.aclose()
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """At most as many database threads as the pool has connections (PostgreSQL), or a few
@@ -301,6 +323,9 @@ class Database:
         return limiter
 
     def dispose(self) -> None:
+        for reads in self._loop_reads.values():
+            reads.close_now()
+        self._loop_reads.clear()
         for connection in self._loop_connections.values():
             connection.close()
         self._loop_connections.clear()

@@ -8,7 +8,7 @@ Writes, and everything else, go through SQLAlchemy Core as usual.
 
 Queries are written with ``:name`` parameters (sqlite3's named style) and translated once for
 psycopg. Results are dicts with the same Python types the Core path gives: aware UTC
-datetimes and real booleans on both backends (tests/integration/db/test_fastpath.py).
+datetimes and real booleans on both backends (tests/integration/db/test_loop_reads.py).
 """
 
 from __future__ import annotations
