@@ -3,9 +3,12 @@ never a stack trace."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -74,9 +77,53 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, message, code, field=field)
 
 
+# PostgreSQL SQLSTATEs that mean "no database to talk to right now", not "this request is wrong":
+# connection exceptions (class 08) and a server shutting down or starting (57P01-57P03).
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+RETRY_AFTER_SECONDS = 5
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the driver error SQLAlchemy wraps (``orig``), and what they were raised from."""
+    chain: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is seen for seen in chain) or len(chain) > 20:
+            continue
+        chain.append(item)
+        orig = getattr(item, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, item.__cause__, item.__context__]
+    return chain
+
+
+def unavailable(exc: BaseException) -> tuple[str, str] | None:
+    """(code, message) when ``exc`` says the server cannot store anything now (its disk is full)
+    or cannot reach its database: the request was not applied and the same request, later,
+    will be. None for anything else."""
+    for cause in _causes(exc):
+        if isinstance(cause, sqlite3.Error) and (
+            getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(cause)
+        ):
+            return "storage_full", "the server's disk is full: nothing was stored; retry later"
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return "storage_full", "the server's disk is full: nothing was stored; retry later"
+        if isinstance(cause, psycopg.OperationalError):
+            sqlstate = cause.sqlstate
+            if sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+                return "database_unavailable", "the database cannot be reached: nothing was stored; retry later"
+    return None
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to our log, never to the client. Only the path: the query may hold a key.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    known = unavailable(exc)
+    if known is not None:
+        # 503 with Retry-After: clients retry it (with the same Idempotency-Key) as they retry
+        # any outage, and the code says which one it is.
+        code, message = known
+        return error_response(503, message, code, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return error_response(500, "internal error; the operator's log has the details", "internal_error")
 
 

@@ -23,9 +23,10 @@ from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import payments
+from kasir.merchants.keys import new_api_key
 from kasir.merchants.service import NewMerchant, authenticate, configure_merchant, rotate_key
 from kasir.payments.service import NewPayment, create_payment
-from tests.conftest import VALID_QRIS, auth, row_counts
+from tests.conftest import VALID_QRIS, auth, free_port, row_counts
 
 CREATE = "/api/create-payment.php"
 CHECK = "/api/check-payment.php"
@@ -732,3 +733,17 @@ def test_unexpected_exception_is_500_json_without_traceback(settings: Settings, 
     assert_error(response, 500, "internal_error")
     assert "ksr_live_do_not_leak" not in response.text
     assert "RuntimeError" not in response.text
+
+
+def test_a_database_out_of_reach_is_503_database_unavailable(settings: Settings) -> None:
+    """PostgreSQL down (nothing listens at its port): an outage the client can wait out, said
+    as one: 503 database_unavailable with Retry-After, not a 500 that blames the request."""
+    gone = settings.model_copy(update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/kasir"})
+    app = create_app(gone, background=False)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        check = test_client.get(CHECK, headers=auth(new_api_key("test")), params={"invoice": "PAY-x-1-ABC"})
+        create = test_client.post(CREATE, headers=auth(new_api_key("live")), json={"amount": 15000})
+    for response in (check, create):
+        assert_error(response, 503, "database_unavailable")
+        assert response.headers["Retry-After"] == "5"
+        assert "retry later" in response.json()["error"]

@@ -585,6 +585,18 @@ class Shop:
         thread.start()
         return thread
 
+    def server_error_codes(self) -> dict[str, int]:
+        """How many 5xx answers of each kind: ``"503 database_unavailable": 3``."""
+        counted: collections.Counter[str] = collections.Counter()
+        with self._lock:
+            for status, body in self.server_errors:
+                try:
+                    code = json.loads(body).get("code")
+                except ValueError:
+                    code = "not JSON"
+                counted[f"{status} {code}"] += 1
+        return dict(counted)
+
     def check_all_paid(self) -> int:
         """Every payment the shop started was acknowledged, created and paid; their number."""
         assert set(self.invoices) == self.paid, f"payments never paid: {sorted(set(self.invoices) - self.paid)[:5]}"

@@ -95,7 +95,7 @@ def test_api_node_killed_mid_request_loses_nothing_and_pays_once(pg_database: st
             payments=len(shop.invoices),
             unsettled_deliveries=unsettled,
             client_transport_errors=shop.transport_errors,
-            api_server_errors=len(shop.server_errors),
+            api_server_errors=shop.server_error_codes(),
         )
         assert_no_loss(shop, counted)
         payments = shop.check_all_paid()

@@ -1,8 +1,8 @@
 """A full disk under SQLite: KASIR_HOME on a 16 MiB tmpfs of its own, `kasir serve` (API and
 worker) on it, the shop working; then a file fills the disk to the last byte.
 
-While the disk is full, every write the API refuses is refused with Kasir's JSON error (5xx,
-``{"success": false, "error", "code"}``, never an HTML page or a traceback), reads still work,
+While the disk is full, every write the API refuses is refused with Kasir's JSON error (503
+``storage_full`` with Retry-After, never an HTML page or a traceback), reads still work,
 and the process stays up; the operator's log says the disk is full. Once the file is removed,
 the refused requests are sent again with the same Idempotency-Key / credit reference and
 succeed, and everything the API ever accepted reaches the receiver. Afterwards the database
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import sqlite3
 import threading
 import time
@@ -138,7 +139,9 @@ def test_full_disk_under_sqlite_refuses_clearly_and_loses_nothing(small_disk: Pa
     assert_no_loss(shop, counted)
     assert counted.accepted == 2 * payments == 2 * shop.check_all_paid()
     assert errors_while_full, "the disk was full and no request was refused"
-    assert all(status >= 500 for status, _ in errors_while_full), errors_while_full[:3]
+    # Said as what it is: an outage to wait out (503, Retry-After), storage_full, not a 500.
+    assert all(status == 503 for status, _ in errors_while_full), errors_while_full[:3]
+    assert all(json.loads(body)["code"] == "storage_full" for _, body in errors_while_full), errors_while_full[:3]
     assert reads_while_full
     assert log_says_full, "the operator's log does not say the disk is full"
     assert unsettled == 0, "deliveries still not recorded as succeeded"

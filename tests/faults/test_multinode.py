@@ -162,7 +162,7 @@ def test_two_api_nodes_and_two_workers_on_one_database_stay_correct(pg_database:
         fault="none: 2 API nodes and 2 workers on one database, every credit reported to both nodes",
         payments=payments,
         unsettled_deliveries=unsettled,
-        api_server_errors=len(shop.server_errors),
+        api_server_errors=shop.server_error_codes(),
         sent_by_worker=shares,
     )
     assert_no_loss(shop, counted)

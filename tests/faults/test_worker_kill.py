@@ -89,7 +89,7 @@ def test_worker_killed_with_sigkill_again_and_again_loses_nothing(
             fault=f"kasir worker killed with SIGKILL {deliverer.kills} times, 0.5-1 s into each life",
             payments=len(shop.invoices),
             unsettled_deliveries=unsettled,
-            api_server_errors=len(shop.server_errors),
+            api_server_errors=shop.server_error_codes(),
         )
         assert_no_loss(shop, counted)
         assert counted.accepted == 2 * shop.check_all_paid()
