@@ -42,15 +42,16 @@ def on_a_loop(work: Callable[[], Awaitable[T]], db: Database) -> T:
     return asyncio.run(run())
 
 
-def loop_sessions(url: str) -> list[int]:
+def sessions(url: str, select: str) -> list[Any]:
+    """``select`` (a column or a call) over this database's loop-read sessions, from outside."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             return list(
                 conn.execute(
                     sa.text(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND application_name = :name"
+                        f"SELECT {select} FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = :name"
                     ),
                     {"name": APPLICATION_NAME},
                 ).scalars()
@@ -59,21 +60,12 @@ def loop_sessions(url: str) -> list[int]:
         engine.dispose()
 
 
+def loop_sessions(url: str) -> list[int]:
+    return sessions(url, "pid")
+
+
 def end_sessions(url: str) -> int:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return len(
-                conn.execute(
-                    sa.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND application_name = :name"
-                    ),
-                    {"name": APPLICATION_NAME},
-                ).all()
-            )
-    finally:
-        engine.dispose()
+    return len(sessions(url, "pg_terminate_backend(pid)"))
 
 
 def test_hot_reads_answer_what_the_core_path_answers(db: Database, merchant: NewMerchant, settings: Settings) -> None:
