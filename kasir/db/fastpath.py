@@ -270,13 +270,20 @@ PAYMENT_BY_INVOICE = query(
 
 # --- the create-payment write path ------------------------------------------------------------
 
-TAKEN_FINAL_AMOUNTS = query(
-    "taken_final_amounts",
-    """
-    SELECT final_amount FROM payments
+# SQLite is told which index to use: without statistics its planner rates ``status = 'pending'``
+# on ix_payments_status_expires above a range on the partial unique index, and walked every
+# pending payment of the installation (2.8 ms per create-payment with 20,000 pending, growing
+# with each one; 30 µs through the index). PostgreSQL plans from statistics and picks it itself.
+_PENDING_BY_AMOUNT_INDEX = " INDEXED BY ix_payments_pending_amount"
+_TAKEN_FINAL_AMOUNTS = """
+    SELECT final_amount FROM payments{indexed}
     WHERE mode = :mode AND channel_account = :account AND status = 'pending'
       AND final_amount BETWEEN :low AND :high
-    """,
+    """
+TAKEN_FINAL_AMOUNTS = query(
+    "taken_final_amounts",
+    _TAKEN_FINAL_AMOUNTS.format(indexed=_PENDING_BY_AMOUNT_INDEX),
+    postgresql=_TAKEN_FINAL_AMOUNTS.format(indexed=""),
 )
 
 _INSERTED_COLUMNS = tuple(c for c in PAYMENT_COLUMNS if c != "id")
@@ -315,7 +322,8 @@ DELIVERY_TARGETS = query(
 
 # --- matching credits to payments (kasir.payments.matching) --------------------------------------
 
-_SELECT_PAYMENT_FOR_MATCHING = _SELECT_PAYMENT + " WHERE mode = :mode AND channel_account = :account"
+_FOR_MATCHING = " WHERE mode = :mode AND channel_account = :account"
+_SELECT_PAYMENT_FOR_MATCHING = _SELECT_PAYMENT + _FOR_MATCHING
 _PAYMENTS_IN_AMOUNTS_SQLITE = " AND final_amount IN (SELECT value FROM json_each(:amounts))"
 _PAYMENTS_IN_AMOUNTS_PG = " AND final_amount = ANY(CAST(:amounts AS BIGINT[]))"
 
@@ -324,7 +332,12 @@ _PAYMENTS_IN_AMOUNTS_PG = " AND final_amount = ANY(CAST(:amounts AS BIGINT[]))"
 # each other crosswise; on SQLite the transaction already holds the database's write lock.
 PENDING_BY_FINAL_AMOUNT = query(
     "pending_by_final_amount",
-    _SELECT_PAYMENT_FOR_MATCHING + " AND status = 'pending'" + _PAYMENTS_IN_AMOUNTS_SQLITE + " ORDER BY id",
+    _SELECT_PAYMENT
+    + _PENDING_BY_AMOUNT_INDEX
+    + _FOR_MATCHING
+    + " AND status = 'pending'"
+    + _PAYMENTS_IN_AMOUNTS_SQLITE
+    + " ORDER BY id",
     postgresql=_SELECT_PAYMENT_FOR_MATCHING
     + " AND status = 'pending'"
     + _PAYMENTS_IN_AMOUNTS_PG
