@@ -268,6 +268,18 @@ PAYMENT_BY_INVOICE = query(
     booleans=("use_qris_converter",),
 )
 
+# The pay page's payment, found by its invoice alone (the page is public), with the shop's name
+# and OVO number: every open pay page polls it.
+PAYMENT_FOR_PAGE = query(
+    "payment_for_page",
+    "SELECT "  # noqa: S608 - constant column list; the invoice is a parameter
+    + ", ".join("p." + column for column in PAYMENT_COLUMNS)
+    + ", m.name AS merchant_name, m.ovo_number AS merchant_ovo_number"
+    + " FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.invoice_id = :invoice_id",
+    datetimes=PAYMENT_DATETIMES,
+    booleans=("use_qris_converter",),
+)
+
 # --- the create-payment write path ------------------------------------------------------------
 
 # SQLite is told which index to use: without statistics its planner rates ``status = 'pending'``

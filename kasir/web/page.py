@@ -16,7 +16,8 @@ from sqlalchemy import Connection, select
 
 from kasir.clock import to_wire
 from kasir.config import Settings
-from kasir.db.tables import hidden_contents, merchants, payments, product_images
+from kasir.db import fastpath
+from kasir.db.tables import hidden_contents, product_images
 from kasir.goods import downloads
 from kasir.goods.catalog import image_url
 from kasir.payments import service
@@ -25,10 +26,11 @@ from kasir.qris.demo import is_demo
 
 
 def find_payment(conn: Connection, invoice_id: str) -> dict[str, Any] | None:
+    """The payment's row plus ``merchant_name`` and ``merchant_ovo_number``."""
     if not invoice_id or "\x00" in invoice_id or len(invoice_id) > 80:
         return None
-    row = conn.execute(select(payments).where(payments.c.invoice_id == invoice_id)).mappings().first()
-    return dict(row) if row is not None else None
+    rows = fastpath.fetch_all(conn, fastpath.PAYMENT_FOR_PAGE, {"invoice_id": invoice_id})
+    return rows[0] if rows else None
 
 
 def fresh_payment(conn: Connection, invoice_id: str, settings: Settings, now: datetime) -> dict[str, Any] | None:
@@ -41,16 +43,14 @@ def fresh_payment(conn: Connection, invoice_id: str, settings: Settings, now: da
 
 
 def page_view(conn: Connection, payment: Mapping[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
-    merchant = conn.execute(
-        select(merchants.c.name, merchants.c.ovo_number).where(merchants.c.id == payment["merchant_id"])
-    ).one()
+    """``payment``: as ``find_payment`` reads it."""
     method = METHODS[payment["payment_method"]]
     status = payment["status"]
     view: dict[str, Any] = {
         "invoice_id": payment["invoice_id"],
         "status": status,
         "mode": payment["mode"],
-        "merchant_name": merchant.name,
+        "merchant_name": payment["merchant_name"],
         "description": payment["description"],
         "customer_name": payment["customer_name"],
         "amount": payment["amount"],
@@ -76,7 +76,7 @@ def page_view(conn: Connection, payment: Mapping[str, Any], settings: Settings, 
         # How to pay is shown only while it can still be paid.
         view["qris_string"] = payment["qris_string"]
         view["demo_qris"] = payment["qris_string"] is not None and is_demo(payment["qris_string"])
-        view["ovo_number"] = merchant.ovo_number if method.id == "ovo" else None
+        view["ovo_number"] = payment["merchant_ovo_number"] if method.id == "ovo" else None
     if payment["product_image_id"] is not None:
         image = (
             conn.execute(select(product_images).where(product_images.c.id == payment["product_image_id"]))
