@@ -269,13 +269,16 @@ PAYMENT_BY_INVOICE = query(
 )
 
 # The pay page's payment, found by its invoice alone (the page is public), with the shop's name
-# and OVO number: every open pay page polls it.
+# and OVO number and its product photo: every open pay page polls it.
 PAYMENT_FOR_PAGE = query(
     "payment_for_page",
     "SELECT "  # noqa: S608 - constant column list; the invoice is a parameter
     + ", ".join("p." + column for column in PAYMENT_COLUMNS)
     + ", m.name AS merchant_name, m.ovo_number AS merchant_ovo_number"
-    + " FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.invoice_id = :invoice_id",
+    + ", i.public_id AS image_public_id, i.width AS image_width, i.height AS image_height"
+    + " FROM payments p JOIN merchants m ON m.id = p.merchant_id"
+    + " LEFT JOIN product_images i ON i.id = p.product_image_id"
+    + " WHERE p.invoice_id = :invoice_id",
     datetimes=PAYMENT_DATETIMES,
     booleans=("use_qris_converter",),
 )

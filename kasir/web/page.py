@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from kasir.clock import to_wire
 from kasir.config import Settings
 from kasir.db import fastpath
-from kasir.db.tables import hidden_contents, product_images
+from kasir.db.tables import hidden_contents
 from kasir.goods import downloads
 from kasir.goods.catalog import image_url
 from kasir.payments import service
@@ -25,9 +25,15 @@ from kasir.payments.methods import METHODS
 from kasir.qris.demo import is_demo
 
 
+def plausible_invoice(invoice_id: str) -> bool:
+    """Worth a query: invoice ids are short, and PostgreSQL refuses a NUL in a comparison."""
+    return bool(invoice_id) and "\x00" not in invoice_id and len(invoice_id) <= 80
+
+
 def find_payment(conn: Connection, invoice_id: str) -> dict[str, Any] | None:
-    """The payment's row plus ``merchant_name`` and ``merchant_ovo_number``."""
-    if not invoice_id or "\x00" in invoice_id or len(invoice_id) > 80:
+    """The payment's row plus its shop's ``merchant_name`` and ``merchant_ovo_number`` and its
+    photo's ``image_public_id``, ``image_width``, ``image_height``."""
+    if not plausible_invoice(invoice_id):
         return None
     rows = fastpath.fetch_all(conn, fastpath.PAYMENT_FOR_PAGE, {"invoice_id": invoice_id})
     return rows[0] if rows else None
@@ -42,8 +48,13 @@ def fresh_payment(conn: Connection, invoice_id: str, settings: Settings, now: da
     return row
 
 
-def page_view(conn: Connection, payment: Mapping[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
-    """``payment``: as ``find_payment`` reads it."""
+def needs_connection(payment: Mapping[str, Any]) -> bool:
+    """Only a paid payment's view reads more (its content, its download grant)."""
+    return bool(payment["status"] == "paid")
+
+
+def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
+    """``payment``: as ``find_payment`` reads it. ``conn`` may be None unless ``needs_connection``."""
     method = METHODS[payment["payment_method"]]
     status = payment["status"]
     view: dict[str, Any] = {
@@ -77,21 +88,17 @@ def page_view(conn: Connection, payment: Mapping[str, Any], settings: Settings, 
         view["qris_string"] = payment["qris_string"]
         view["demo_qris"] = payment["qris_string"] is not None and is_demo(payment["qris_string"])
         view["ovo_number"] = payment["merchant_ovo_number"] if method.id == "ovo" else None
-    if payment["product_image_id"] is not None:
-        image = (
-            conn.execute(select(product_images).where(product_images.c.id == payment["product_image_id"]))
-            .mappings()
-            .first()
-        )
-        if image is not None:
-            view["product_image"] = {
-                # Same-origin paths: the page is whatever host the buyer reached it on.
-                "url": image_url("", dict(image)),
-                "thumbnail_url": image_url("", dict(image), thumbnail=True),
-                "width": image["width"],
-                "height": image["height"],
-            }
+    if payment["image_public_id"] is not None:
+        image = {"public_id": payment["image_public_id"]}
+        view["product_image"] = {
+            # Same-origin paths: the page is whatever host the buyer reached it on.
+            "url": image_url("", image),
+            "thumbnail_url": image_url("", image, thumbnail=True),
+            "width": payment["image_width"],
+            "height": payment["image_height"],
+        }
     if status == "paid":
+        assert conn is not None, "a paid payment's view reads its goods"
         view["redirect_url"] = payment["redirect_url"]
         if payment["content_id"] is not None:
             content = conn.execute(

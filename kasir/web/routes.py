@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from kasir.api.state import AppState, app_state
 from kasir.clock import utcnow
+from kasir.db.fastpath import PAYMENT_FOR_PAGE
 from kasir.db.tables import product_images
 from kasir.errors import NotFound
 from kasir.goods import downloads
@@ -23,7 +24,7 @@ from kasir.goods.photos import MEDIA_TYPE
 from kasir.goods.storage import MediaStore
 from kasir.payments import service
 from kasir.web import i18n
-from kasir.web.page import find_payment, fresh_payment, page_view
+from kasir.web.page import find_payment, fresh_payment, needs_connection, page_view, plausible_invoice
 
 router = APIRouter(tags=["pay page"])
 STATIC_DIR = Path(__file__).parent / "static"
@@ -65,6 +66,15 @@ async def _current_view(state: AppState, invoice: str) -> dict[str, Any] | None:
     """The page's view of the payment. A read, except when the payment must be expired first or
     its download grant written: the page is polled every few seconds by every waiting buyer."""
     now = utcnow()
+    if not plausible_invoice(invoice):
+        return None
+    # The waiting buyer's poll: one statement, outside any transaction (on PostgreSQL, on the
+    # event loop). A paid payment's goods, or an expiry to write, take the full path below.
+    payment = await state.db.fetch_one(PAYMENT_FOR_PAGE, {"invoice_id": invoice})
+    if payment is None:
+        return None
+    if not needs_connection(payment) and not service.is_stale(payment, now):
+        return page_view(None, payment, state.settings, now)
 
     def read(conn: Connection) -> tuple[bool, dict[str, Any] | None]:
         payment = find_payment(conn, invoice)
