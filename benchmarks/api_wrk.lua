@@ -1,9 +1,9 @@
--- wrk script for benchmarks/api_bench.py. One script for the three cases, configured by
+-- wrk script for benchmarks/api_bench.py. One script for the four cases, configured by
 -- environment variables (wrk passes no options to scripts other than trailing arguments, and
 -- environment variables reach every thread's Lua state alike):
---   KASIR_BENCH_CASE        hello | check | create
---   KASIR_BENCH_API_KEY     the merchant's API key (check, create)
---   KASIR_BENCH_INVOICES    comma-separated invoice ids to rotate over (check)
+--   KASIR_BENCH_CASE        hello | check | create | status
+--   KASIR_BENCH_API_KEY     the merchant's API key (check, create; status is public)
+--   KASIR_BENCH_INVOICES    comma-separated invoice ids to rotate over (check, status)
 --   KASIR_BENCH_AMOUNT_MIN, KASIR_BENCH_AMOUNT_MAX   amount range (create)
 --   KASIR_BENCH_OUT         file that done() writes its JSON summary to
 
@@ -31,6 +31,11 @@ function init(args)
       -- Built once here, so a request costs wrk a table lookup, as the hello case does.
       for invoice in string.gmatch(os.getenv("KASIR_BENCH_INVOICES") or "", "[^,]+") do
          fixed[#fixed + 1] = wrk.format("GET", "/api/check-payment.php?invoice=" .. invoice, { ["X-API-Key"] = api_key })
+      end
+   elseif case == "status" then
+      -- The pay page's poll, built once as check is; no X-API-Key: the pay page is public.
+      for invoice in string.gmatch(os.getenv("KASIR_BENCH_INVOICES") or "", "[^,]+") do
+         fixed[#fixed + 1] = wrk.format("GET", "/pay/status?invoice=" .. invoice)
       end
    elseif case == "create" then
       create_headers = { ["X-API-Key"] = api_key, ["Content-Type"] = "application/json" }

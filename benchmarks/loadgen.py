@@ -42,7 +42,7 @@ import uvloop
 class Spec:
     host: str
     port: int
-    case: str  # hello | check | create
+    case: str  # hello | check | create | status
     connections: int
     warmup: float
     duration: float
@@ -67,6 +67,11 @@ class Requests:
             self._fixed = [
                 f"GET /api/check-payment.php?invoice={invoice} HTTP/1.1\r\n{host}{auth}\r\n".encode()
                 for invoice in spec.invoices
+            ]
+        elif spec.case == "status":
+            # The pay page's poll: public, so no X-API-Key (the invoice in the link is the key).
+            self._fixed = [
+                f"GET /pay/status?invoice={invoice} HTTP/1.1\r\n{host}\r\n".encode() for invoice in spec.invoices
             ]
         elif spec.case == "create":
             self._fixed = []

@@ -11,8 +11,9 @@ chosen so the whole run takes a few minutes on a 2-core machine, each writing it
 - ``delivery_bench.py``: webhook deliveries/s (the worker alone and end to end, SQLite and
   PostgreSQL with 1, 2 and 4 workers) against the bare aiohttp loop and Celery; paid → received
   latency at 50, 200 and 1,000 events/s;
-- ``api_bench.py``, on SQLite then PostgreSQL: create-payment and check-payment against a
-  hello-world route on the same server, load from ``loadgen.py`` in its own process;
+- ``api_bench.py``, on SQLite then PostgreSQL: create-payment and check-payment (and, for
+  information, the pay page's status poll) against a hello-world route on the same server, load
+  from ``loadgen.py`` in its own process;
 - ``matching_bench.py``: 100,000 credits against 100,000 pending payments, against raw writes;
 - ``qris_bench.py``: the QRIS engine per call, against the naive converter (for information).
 
@@ -80,7 +81,7 @@ def part_commands(args: argparse.Namespace, results: Path, pg: bool, celery: boo
     api = []
     for kind in ("sqlite", "postgresql") if pg else ("sqlite",):
         command = [py, str(HERE / "api_bench.py"), "--database", kind, "--pg-admin-url", args.pg_admin_url]
-        # 2 rounds of 5 s per case (hello, check, create interleaved), medians reported.
+        # 2 rounds of 5 s per case (hello, check, create, status interleaved), medians reported.
         command += ["--duration", "1" if quick else "5", "--warmup", "1", "--rounds", "1" if quick else "2"]
         command += ["--out", str(results / f"api-{kind}.json")]
         api.append(command)
