@@ -641,7 +641,9 @@ def machine_section(run: dict[str, Any]) -> list[str]:
         f"| databases | {m['sqlite']}; {m.get('postgresql') or 'PostgreSQL: not available'}; "
         f"{m.get('redis') or 'Redis: not available'} |",
         f"| packages | {packages} |",
-        f"| Kasir revision | {m.get('kasir_revision')} (`+dirty`: `kasir/` had uncommitted changes) |",
+        f"| Kasir revision | {m.get('kasir_revision')}"
+        + (" (`+dirty`: `kasir/` had uncommitted changes)" if str(m.get("kasir_revision")).endswith("+dirty") else "")
+        + " |",
         f"| load before the run | load average {m['loadavg_before']}, CPU pressure "
         f"{num(m['cpu_pressure_before'], '.1f')} %, {m['busy_cores_before']} cores busy with other people's work |",
         f"| load during the run | load average (1 min) mean {during.get('loadavg1_mean')}, max "
