@@ -332,6 +332,31 @@ def create_events(db: Database, seeded: Seeded, count: int, batch: int) -> float
     return count / (time.perf_counter() - started)
 
 
+@dataclass(frozen=True, slots=True)
+class Books:
+    """What Kasir's own database says at the end of a case: deliveries by status, attempts by
+    outcome."""
+
+    statuses: dict[str, int]
+    outcomes: dict[str, int]
+
+    @classmethod
+    def read(cls, db: Database) -> Books:
+        return cls(count_by(db, deliveries.c.status), count_by(db, delivery_attempts.c.outcome))
+
+    def errors(self, events: int) -> int:
+        """Deliveries of the ``events`` not recorded as succeeded, and attempts that did not succeed."""
+        failed = events - self.statuses.get("succeeded", 0)
+        return failed + sum(count for outcome, count in self.outcomes.items() if outcome != "succeeded")
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "delivery_statuses": self.statuses,
+            "attempt_outcomes": self.outcomes,
+            "attempts_logged": sum(self.outcomes.values()),
+        }
+
+
 def count_by(db: Database, column: Any) -> dict[str, int]:
     def read(conn: sa.Connection) -> dict[str, int]:
         return {str(k): int(v) for k, v in conn.execute(sa.select(column, sa.func.count()).group_by(column)).all()}
@@ -515,12 +540,9 @@ def run_kasir(
                 samples = rx.samples()
                 if finish.done_at is None:
                     console.print(f"[red]kasir on {kind} did not finish[/red]; worker log:\n{tail(logs[0])}")
-            statuses = count_by(db, deliveries.c.status)
-            outcomes = count_by(db, delivery_attempts.c.outcome)
+            books = Books.read(db)
         finally:
             db.dispose()
-    failed = events - statuses.get("succeeded", 0)
-    bad_attempts = sum(v for k, v in outcomes.items() if k != "succeeded")
     result = case_result(
         events,
         received,
@@ -528,13 +550,11 @@ def run_kasir(
         launched,
         finish.cpu_at_done - finish.cpu_at_first,
         receiver_cpu,
-        errors=failed + bad_attempts + max(0, events - received["distinct"]),
+        errors=books.errors(events) + max(0, events - received["distinct"]),
         database=kind,
         workers=workers,
         events_written_per_s=created_rate,
-        delivery_statuses=statuses,
-        attempt_outcomes=outcomes,
-        attempts_logged=sum(outcomes.values()),
+        **books.fields(),
         samples=check_samples(samples, seeded.secret),
     )
     return result, seeded.database_version
@@ -612,12 +632,9 @@ def run_e2e(
                     console.print(
                         f"[red]end to end on {kind} did not finish[/red]; log:\n{tail((logs or [serve_log])[0])}"
                     )
-            statuses = count_by(db, deliveries.c.status)
-            outcomes = count_by(db, delivery_attempts.c.outcome)
+            books = Books.read(db)
         finally:
             db.dispose()
-    failed = events - statuses.get("succeeded", 0)
-    bad_attempts = sum(v for k, v in outcomes.items() if k != "succeeded")
     result = case_result(
         events,
         received,
@@ -625,7 +642,7 @@ def run_e2e(
         launched,
         finish.cpu_at_done - cpu_before,
         receiver_cpu,
-        errors=failed + bad_attempts + (events - matched) + max(0, events - received["distinct"]),
+        errors=books.errors(events) + (events - matched) + max(0, events - received["distinct"]),
         clock_from=started,
         database=kind,
         workers=workers,
@@ -635,9 +652,7 @@ def run_e2e(
         mutation_batch=mutation_batch,
         matched=matched,
         ingest_s=ingested_at - started,
-        delivery_statuses=statuses,
-        attempt_outcomes=outcomes,
-        attempts_logged=sum(outcomes.values()),
+        **books.fields(),
         memory_mb={name: {"idle": idle[name]["rss_mb"], **memory[name]} for name in memory},
         samples=check_samples(samples, seeded.secret),
     )
