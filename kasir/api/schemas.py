@@ -143,6 +143,18 @@ def parse_date(value: str | None, field: str) -> date | None:
         return _bad_date(field)
 
 
+def query_count(value: str | None, field: str, default: int, *, low: int) -> int:
+    """A page, limit or offset from the query string: ASCII digits only (str.isdigit() also takes
+    "²" and "١"), and few enough of them that an offset computed from it still fits a database
+    integer."""
+    text = (value or "").strip()
+    if not text:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < low:
+        raise InvalidRequest(f"{field} must be a whole number from {low} to 999999999", field=field)
+    return int(text)
+
+
 def _bad_date(field: str) -> date:
     raise InvalidRequest(f"{field} must be a date as YYYY-MM-DD", field=field)
 

@@ -21,23 +21,17 @@ from kasir.db import fastpath
 from kasir.db.engine import NEW_DELIVERIES
 from kasir.db.tables import deliveries
 
-EVENT_TYPES = frozenset(
-    {
-        "payment.created",
-        "payment.paid",
-        "payment.expired",
-        "payment.cancelled",
-        # WA Store orders (kasir.store): created, a payment issued again, then the merchant's steps.
-        "order.created",
-        "order.waiting_payment",
-        "order.paid",
-        "order.processing",
-        "order.completed",
-        "order.cancelled",
-        "endpoint.disabled",
-        "ping",
-    }
+PAYMENT_EVENT_TYPES = ("payment.created", "payment.paid", "payment.expired", "payment.cancelled")
+# WA Store orders (kasir.store): created, a payment issued again, then the merchant's steps.
+ORDER_EVENT_TYPES = (
+    "order.created",
+    "order.waiting_payment",
+    "order.paid",
+    "order.processing",
+    "order.completed",
+    "order.cancelled",
 )
+EVENT_TYPES = frozenset({*PAYMENT_EVENT_TYPES, *ORDER_EVENT_TYPES, "endpoint.disabled", "ping"})
 NOTIFY_CHANNEL = "kasir_deliveries"
 
 

@@ -9,20 +9,15 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
+from kasir.delivery.outbox import ORDER_EVENT_TYPES, PAYMENT_EVENT_TYPES
 from kasir.payments.views import event_payload
 from kasir.qris.convert import to_dynamic
 from kasir.qris.demo import DEMO_STATIC_QRIS
 from kasir.store.views import event_payload as order_event_payload
 
-PAYMENT_SAMPLE_TYPES = ("payment.created", "payment.paid", "payment.expired", "payment.cancelled")
-ORDER_SAMPLE_TYPES = (
-    "order.created",
-    "order.waiting_payment",
-    "order.paid",
-    "order.processing",
-    "order.completed",
-    "order.cancelled",
-)
+# Every payment and order event has a sample; endpoint.disabled and ping are built elsewhere.
+PAYMENT_SAMPLE_TYPES = PAYMENT_EVENT_TYPES
+ORDER_SAMPLE_TYPES = ORDER_EVENT_TYPES
 SAMPLE_TYPES = PAYMENT_SAMPLE_TYPES + ORDER_SAMPLE_TYPES
 
 

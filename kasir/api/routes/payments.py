@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,7 @@ from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
 from kasir.api.routes.webhooks import guard_url
-from kasir.api.schemas import CreatePaymentBody, parse, parse_date
+from kasir.api.schemas import CreatePaymentBody, parse, parse_date, query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.db.fastpath import PAYMENT_BY_INVOICE
@@ -135,16 +134,6 @@ def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str)
     return value
 
 
-def _positive(value: str | None, field: str, default: int) -> int:
-    if value is None or value == "":
-        return default
-    # ASCII digits only (str.isdigit() also takes "²" and "١"), and few enough of them that an
-    # offset computed from the page still fits a database integer.
-    if not re.fullmatch(r"[0-9]{1,9}", value) or int(value) < 1:
-        raise InvalidRequest(f"{field} must be a positive integer below 10^9", field=field)
-    return int(value)
-
-
 @bayargg_route(router, "list-payments", ["GET"], summary="List payments with filters, search and pages")
 async def list_payments_route(
     request: Request,
@@ -168,10 +157,10 @@ async def list_payments_route(
         paid_via=_choice(paid_via, list(METHODS), "paid_via"),
         start_date=start,
         end_date=end,
-        page=_positive(page, "page", 1),
+        page=query_count(page, "page", 1, low=1),
         # Above the maximum we serve the maximum, as bayar.gg does, rather than fail a client
         # that asked for "everything".
-        limit=min(_positive(limit, "limit", 20), MAX_LIMIT),
+        limit=min(query_count(limit, "limit", 20, low=1), MAX_LIMIT),
     )
     state = app_state(request)
     await expire_stale_payments(state, caller)

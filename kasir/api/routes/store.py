@@ -3,7 +3,6 @@ calls to create an order with its payment and to move it along."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,7 @@ from kasir.api import idempotency
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
-from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse
+from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse, query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.errors import InvalidRequest
@@ -25,14 +24,6 @@ from kasir.store.views import order_view
 router = APIRouter(tags=["WA Store"])
 
 _MESSAGES = {"completed": "Order completed successfully", "cancelled": "Order cancelled successfully"}
-
-
-def _count(value: str | None, field: str, default: int, *, low: int) -> int:
-    if value is None or value.strip() == "":
-        return default
-    if not re.fullmatch(r"[0-9]{1,9}", value.strip()) or int(value) < low:
-        raise InvalidRequest(f"{field} must be a whole number of at least {low}", field=field)
-    return int(value)
 
 
 @bayargg_route(router, "wa-store-orders", ["GET"], summary="WA Store orders, or one order (seed 004)")
@@ -52,8 +43,8 @@ async def list_orders(
         status=status or None,
         search=(search or "").replace("\x00", "").strip()[:200] or None,
         # Above the maximum we serve the maximum, as list-payments does.
-        limit=min(_count(limit, "limit", orders.DEFAULT_LIMIT, low=1), orders.MAX_LIMIT),
-        offset=_count(offset, "offset", 0, low=0),
+        limit=min(query_count(limit, "limit", orders.DEFAULT_LIMIT, low=1), orders.MAX_LIMIT),
+        offset=query_count(offset, "offset", 0, low=0),
     )
     # Payments past their expiry are expired first, so no order shows a stale payment status.
     await expire_stale_payments(state, caller)
