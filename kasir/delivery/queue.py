@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, any_, bindparam, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import Connection, and_, any_, bindparam, case, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
 from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, merchants, webhook_settings
@@ -197,7 +197,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
     Only a delivery still pending moves: one that ended while its attempt was in flight (its
     endpoint disabled by a 410 or by the merchant, which fails the endpoint's whole queue) stays
     where it ended, because the log, the dashboard and ``recover`` have already acted on that
-    state. The late attempt is still logged: the receiver did answer it."""
+    state. The late attempt is still logged and counted: the receiver did answer it."""
     attempts = [o.attempt for o in outcomes if o.attempt is not None]
     if attempts:
         conn.execute(insert(delivery_attempts), attempts)
@@ -217,18 +217,25 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
     tried = [u for u, o in zip(updates, outcomes, strict=True) if o.attempt is not None]
     deferred = any(o.attempt is None for o in outcomes)
     if tried:
+        # The try is counted either way (the counter matches the attempt log); only a delivery
+        # still pending takes its outcome. SET expressions all read the row as it was.
+        still_pending = deliveries.c.status == "pending"
+
+        def if_pending(value: Any, column: Any) -> Any:
+            return case((still_pending, value), else_=column)
+
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "pending")
+            .where(deliveries.c.id == bindparam("b_id"))
             .values(
-                status=bindparam("b_status"),
+                status=if_pending(bindparam("b_status"), deliveries.c.status),
                 attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
+                next_attempt_at=if_pending(bindparam("b_next", type_=UTCDateTime), deliveries.c.next_attempt_at),
                 claimed_until=None,
-                last_attempt_at=bindparam("b_last_at"),
+                last_attempt_at=bindparam("b_last_at", type_=UTCDateTime),
                 last_status_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                completed_at=bindparam("b_completed"),
+                last_error=if_pending(bindparam("b_error"), deliveries.c.last_error),
+                completed_at=if_pending(bindparam("b_completed", type_=UTCDateTime), deliveries.c.completed_at),
             ),
             tried,
         )

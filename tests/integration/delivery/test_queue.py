@@ -50,7 +50,8 @@ def test_a_delivery_failed_while_its_attempt_was_in_flight_stays_failed(
     db: Database, merchant: NewMerchant, settings: Settings
 ) -> None:
     """A 410 from one delivery disables the endpoint and fails its queue, including a delivery
-    whose attempt is still out; that attempt's 200 (or 500) is logged but moves nothing."""
+    whose attempt is still out; that attempt's 200 (or 500) is logged and counted but moves
+    nothing."""
     endpoint = add_endpoint(db, merchant, "http://127.0.0.1:9/hook", event_types='["payment.created"]')
     make_payments(db, merchant, settings, 3)
     gone, late_success, late_failure = claim_all(db)
@@ -60,15 +61,19 @@ def test_a_delivery_failed_while_its_attempt_was_in_flight_stays_failed(
         disable_endpoint(conn, endpoint["id"], "the receiver answered 410 Gone", utcnow())
 
     db.write_sync(the_410_comes_back)
-    ended = {row.id: (row.status, row.completed_at, row.attempts) for row in delivery_rows(db)}
-    assert [status for status, _, _ in ended.values()] == ["failed"] * 3
+    ended = {row.id: (row.status, row.completed_at, row.next_attempt_at, row.last_error) for row in delivery_rows(db)}
+    assert [status for status, _, _, _ in ended.values()] == ["failed"] * 3
 
     db.write_sync(
         lambda conn: queue.record(
             conn, [answered(late_success, 200, settings), answered(late_failure, 500, settings)], utcnow()
         )
     )
-    assert {row.id: (row.status, row.completed_at, row.attempts) for row in delivery_rows(db)} == ended
+    after = delivery_rows(db)
+    assert {row.id: (row.status, row.completed_at, row.next_attempt_at, row.last_error) for row in after} == ended
+    # The late tries are counted, as they are logged: the counter matches the attempt log.
+    assert {row.id: row.attempts for row in after} == {gone.id: 1, late_success.id: 1, late_failure.id: 1}
+    assert {row.id: row.last_status_code for row in after} == {gone.id: 410, late_success.id: 200, late_failure.id: 500}
     logged = db.read_sync(
         lambda conn: conn.execute(
             sa.select(delivery_attempts.c.delivery_id, delivery_attempts.c.status_code).order_by(delivery_attempts.c.id)
