@@ -1,6 +1,11 @@
 """The SSRF guard: callback URLs must not reach loopback, private, link-local, multicast or
 cloud-metadata addresses.
 
+An address is judged by what a connection to it reaches: IPv6 forms that embed or translate an
+IPv4 address (IPv4-mapped and -compatible, SIIT, NAT64, 6to4, Teredo) by the IPv4 address inside,
+any other IPv6 address only if it is global unicast. The same rule serves callback URLs, the
+``image_url`` fetches of qris-convert and qris-info, and the resolver every connection goes through.
+
 Checked when a URL is saved (a clear 422), and again when we send: the resolver below refuses
 a name whose answer changed to a private address since, and the connection goes to the address
 it checked, so a DNS rebinding between check and connect gains nothing.
@@ -27,10 +32,79 @@ class UnsafeURL(KasirError):
     code = "unsafe_url"
 
 
+# Only global unicast IPv6 (RFC 4291 §2.4) can be a receiver on the internet; everything else
+# (unique-local, link-local, site-local, multicast, the NAT64 local-use prefix, SRv6 SIDs, …) is
+# refused without a case of its own.
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")  # deprecated by RFC 3879, still routed on some LANs
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: its IPv4 position is not fixed
+_DOCUMENTATION = (ipaddress.IPv6Network("2001:db8::/32"), ipaddress.IPv6Network("3fff::/20"))  # RFC 3849, 9637
+
+# IPv6 forms that carry an IPv4 address in their last 32 bits, and what reaches it: a connection
+# to them is a connection to that IPv4 address, through the kernel, a translator or a relay.
+_LAST_32_BITS = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), "an IPv4-mapped address"),  # RFC 4291
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "an IPv4-translated (SIIT) address"),  # RFC 2765
+    (ipaddress.IPv6Network("64:ff9b::/96"), "a NAT64 address"),  # RFC 6052 well-known prefix
+    (ipaddress.IPv6Network("::/96"), "an IPv4-compatible address"),  # RFC 4291, deprecated
+)
+
+
+def translated_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address that ``address`` stands for (a connection to one is a connection to the
+    other), with the form's name; None for an IPv6 address of its own."""
+    for network, form in _LAST_32_BITS:
+        if address in network:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), form
+    return None
+
+
+def tunnelled_ipv4(address: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, str]]:
+    """The IPv4 addresses a tunnelling address (6to4, Teredo) routes through or to."""
+    if address.sixtofour is not None:  # 2002:AABB:CCDD::/48 (RFC 3056)
+        return [(address.sixtofour, "a 6to4 address")]
+    if address.teredo is not None:  # 2001::/32: the relay (server) and the client it reaches (RFC 4380)
+        server, client = address.teredo
+        return [(client, "a Teredo address"), (server, "a Teredo address")]
+    return []
+
+
 def refusal(address: IPAddress) -> str | None:
-    """Why we will not connect to ``address``, or None when it is a public unicast address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refusal(address.ipv4_mapped)
+    """Why we will not connect to ``address``, or None when it is a public unicast address.
+
+    An IPv6 address is judged by what it can reach: one that embeds an IPv4 address is as safe
+    as that address; any other must be global unicast."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_loopback:
+            return "a loopback address"
+        if address.is_unspecified:
+            return "a private or reserved address (unspecified)"
+        translated = translated_ipv4(address)
+        if translated is not None:
+            inner, form = translated
+            reason = _refusal_v4(inner)
+            return None if reason is None else f"{reason}, inside {form} ({inner})"
+        for inner, form in tunnelled_ipv4(address):
+            reason = _refusal_v4(inner)
+            if reason is not None:
+                return f"{reason}, inside {form} ({inner})"
+        if address in _SITE_LOCAL:
+            return "a deprecated site-local address (a private network)"
+        if address in _NAT64_LOCAL_USE:
+            return "a private or reserved address (the local-use NAT64 prefix)"
+        if address.is_link_local:
+            return "a link-local address (cloud metadata lives here)"
+        if address.is_multicast:
+            return "a multicast address"
+        if address not in _GLOBAL_UNICAST or any(address in net for net in _DOCUMENTATION):
+            return "a private or reserved address (not global unicast)"
+        if address.is_private or not address.is_global:
+            return "a private or reserved address"
+        return None
+    return _refusal_v4(address)
+
+
+def _refusal_v4(address: ipaddress.IPv4Address) -> str | None:
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:

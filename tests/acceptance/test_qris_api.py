@@ -38,6 +38,7 @@ from kasir.merchants.service import NewMerchant, configure_merchant
 from kasir.qris.demo import DEMO_NAME, DEMO_STATIC_QRIS
 from kasir.qris.emv import QrisError
 from kasir.qris.image import read_codes
+from tests.acceptance.test_ssrf import IPV6_BYPASSES
 from tests.conftest import VALID_QRIS, LiveServer, assert_error, auth, row_counts, table_dump, writes_nothing
 from tests.qris_helpers import crc16, tlv, with_crc, wrong_crc
 
@@ -927,6 +928,11 @@ def test_image_url_is_fetched_and_read(client: TestClient, merchant: NewMerchant
         pytest.param("http://[::1]:{port}/qr.png", id="ipv6-loopback"),
         pytest.param("http://169.254.169.254/latest/meta-data/", id="cloud-metadata"),
         pytest.param("http://10.0.0.1/qr.png", id="private"),
+        # The IPv6 forms that carry a private IPv4 address (issue 15) are refused here too.
+        *[
+            pytest.param(f"http://[{param.values[0]}]:{{port}}/qr.png", id=f"ipv6-{param.id}")
+            for param in IPV6_BYPASSES
+        ],
     ],
 )
 def test_image_url_on_a_private_network_is_refused(

@@ -56,6 +56,27 @@ UNSAFE_URLS = [
     pytest.param("http://0x7f000001/", id="hex-loopback"),
 ]
 
+# IPv6 addresses that reach a non-public place (issue 15): the forms that embed or translate an
+# IPv4 address, judged by the IPv4 inside, and ranges outside global unicast. Each with what the
+# refusal must name.
+IPV6_BYPASSES = [
+    pytest.param("64:ff9b::a9fe:a9fe", "link-local", id="nat64-metadata"),
+    pytest.param("64:ff9b::7f00:1", "loopback", id="nat64-loopback"),
+    pytest.param("64:ff9b:1::a9fe:a9fe", "local-use NAT64", id="nat64-local-use"),
+    pytest.param("::127.0.0.1", "loopback", id="ipv4-compatible-loopback"),
+    pytest.param("::a9fe:a9fe", "link-local", id="ipv4-compatible-metadata"),
+    pytest.param("::ffff:0:7f00:1", "loopback", id="siit-loopback"),
+    pytest.param("::ffff:0:a00:1", "private", id="siit-private"),
+    pytest.param("2002:7f00:1::1", "loopback", id="6to4-loopback"),
+    pytest.param("2002:a9fe:a9fe::1", "link-local", id="6to4-metadata"),
+    # Teredo: the client address is stored inverted; 80ff:fffe is 127.0.0.1.
+    pytest.param("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback", id="teredo-loopback"),
+    pytest.param("fec0::1", "site-local", id="site-local"),
+    pytest.param("5f00::1", "not global unicast", id="outside-2000::/3"),
+    pytest.param("2001:db8::1", "not global unicast", id="documentation"),
+]
+UNSAFE_URLS += [pytest.param(f"http://[{param.values[0]}]/", id=f"ipv6-{param.id}") for param in IPV6_BYPASSES]
+
 
 def save_endpoint(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
     return client.post(ENDPOINTS, headers=auth(key), json={"url": url})
@@ -142,6 +163,27 @@ def test_saving_an_unsafe_url_is_refused_and_writes_nothing(
     with writes_nothing(db):
         response = save(guarded, merchant.test_api_key, url, existing_endpoint["public_id"])
     assert_refused(response, "unsafe_url", field)
+
+
+@pytest.mark.parametrize(("address", "reason"), IPV6_BYPASSES)
+@pytest.mark.parametrize(("save", "field"), SAVE_PATHS)
+def test_an_ipv6_form_of_a_private_ipv4_address_is_refused_for_what_it_reaches(
+    guarded: TestClient,
+    db: Database,
+    merchant: NewMerchant,
+    existing_endpoint: dict[str, Any],
+    save: SaveUrl,
+    field: str,
+    address: str,
+    reason: str,
+) -> None:
+    """NAT64, IPv4-compatible, SIIT, 6to4 and Teredo addresses are judged by the IPv4 address
+    inside, site-local and other non-global-unicast IPv6 ranges are refused; the error says
+    which, and nothing is written."""
+    with writes_nothing(db):
+        response = save(guarded, merchant.test_api_key, f"http://[{address}]/hook", existing_endpoint["public_id"])
+    assert_refused(response, "unsafe_url", field)
+    assert reason in response.json()["error"], response.json()
 
 
 @pytest.mark.parametrize(("save", "field"), SAVE_PATHS)
@@ -233,6 +275,7 @@ SEND_HOSTS = [
     pytest.param("localhost", "loopback", id="name-via-resolver"),
     pytest.param("[::ffff:127.0.0.1]", "loopback", id="ipv4-mapped"),
     pytest.param("0.0.0.0", "private or reserved", id="unspecified"),
+    *[pytest.param(f"[{param.values[0]}]", param.values[1], id=f"ipv6-{param.id}") for param in IPV6_BYPASSES],
 ]
 
 
@@ -287,10 +330,18 @@ def test_the_worker_refuses_a_default_callback_url_on_loopback(
         assert "loopback" in attempt.error, attempt.error
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
+PING_HOSTS = [
+    pytest.param("127.0.0.1", "loopback", id="literal"),
+    pytest.param("localhost", "loopback", id="name"),
+    pytest.param("[::ffff:127.0.0.1]", "loopback", id="ipv4-mapped"),
+    *[pytest.param(f"[{param.values[0]}]", param.values[1], id=f"ipv6-{param.id}") for param in IPV6_BYPASSES],
+]
+
+
+@pytest.mark.parametrize(("host", "reason"), PING_HOSTS)
 @pytest.mark.parametrize("action", ["ping", "test"])
 def test_ping_and_tester_refuse_to_send_to_loopback(
-    guarded: TestClient, db: Database, merchant: NewMerchant, host: str, action: str
+    guarded: TestClient, db: Database, merchant: NewMerchant, host: str, reason: str, action: str
 ) -> None:
     """The synchronous ping and callback tester are guarded as the worker is: ok false, an error
     saying the connection was refused by the guard, nothing reaches the receiver."""
@@ -304,15 +355,29 @@ def test_ping_and_tester_refuse_to_send_to_loopback(
         assert answer["ok"] is False
         assert answer["status_code"] is None
         assert "refused to connect" in answer["error"], answer
-        assert "loopback" in answer["error"], answer
+        assert reason in answer["error"], answer
 
 
 # --- the address rule itself ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700::1111", "2001:4860:4860::8888"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.215.14",
+        "2606:4700::1111",
+        "2001:4860:4860::8888",
+        # The embedding forms of a public IPv4 address reach that public address.
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ],
+)
 def test_public_addresses_are_not_refused(address: str) -> None:
-    """refusal() answers None for public unicast addresses, IPv4 and IPv6."""
+    """refusal() answers None for public unicast addresses, IPv4 and IPv6, and for an IPv6 form
+    that stands for a public IPv4 address."""
     assert refusal(ipaddress.ip_address(address)) is None
 
 
@@ -335,6 +400,7 @@ def test_public_addresses_are_not_refused(address: str) -> None:
         ("fd12:3456::1", "private"),
         ("::ffff:10.0.0.1", "private"),
         ("240.0.0.1", "reserved"),
+        *[(param.values[0], param.values[1]) for param in IPV6_BYPASSES],
     ],
 )
 def test_non_public_addresses_are_refused_with_a_reason(address: str, reason: str) -> None:
