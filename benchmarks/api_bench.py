@@ -114,12 +114,19 @@ def fresh_database(kind: str, pg_admin_url: str) -> Iterator[Target]:
 def kasir_settings(target: Target) -> tuple[Settings, dict[str, str]]:
     """The settings the seeding uses, and the same as ``KASIR_*`` variables for the server."""
     settings = Settings(
-        home=target.home, database_url=target.url, rate_limit=0, payment_ttl=PAYMENT_TTL, platform_qris="demo"
+        home=target.home,
+        database_url=target.url,
+        rate_limit=0,
+        # The load comes from one address; the status case would be throttled as a flood.
+        public_rate_limit=0,
+        payment_ttl=PAYMENT_TTL,
+        platform_qris="demo",
     )
     return settings, {
         "KASIR_HOME": str(target.home),
         "KASIR_DATABASE_URL": target.url,
         "KASIR_RATE_LIMIT": str(settings.rate_limit),
+        "KASIR_PUBLIC_RATE_LIMIT": str(settings.public_rate_limit),
         "KASIR_PAYMENT_TTL": str(settings.payment_ttl),
         "KASIR_PLATFORM_QRIS": "demo",  # method qris, as `make run` configures it
     }
@@ -592,7 +599,8 @@ def main() -> int:
             "invoices": args.invoices,
             "amount_range": [load.amount_min, load.amount_max],
             "client": client,
-            "server": "uvicorn, uvloop, httptools, 1 process, no access log, KASIR_RATE_LIMIT=0",
+            "server": "uvicorn, uvloop, httptools, 1 process, no access log, "
+            "KASIR_RATE_LIMIT=0, KASIR_PUBLIC_RATE_LIMIT=0",
         },
         "machine": {
             "nproc": os.cpu_count(),

@@ -16,9 +16,11 @@ from kasir import __version__
 from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
+from kasir.api.headers import SecurityHeaders
 from kasir.api.ratelimit import build_rate_limiter
 from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, store, webhooks
 from kasir.api.state import AppState
+from kasir.api.throttle import AuthThrottle, ClientAddresses, PublicRateLimit
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.delivery.metrics import DeliveryMetrics
@@ -41,6 +43,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         install_secret_masking()
         db = database or Database(build_engine(settings.resolved_database_url))
         limiter = build_rate_limiter(settings.rate_limit, settings.redis_url)
+        auth_failures = build_rate_limiter(settings.auth_failure_limit, settings.redis_url)
+        public_limiter = build_rate_limiter(settings.public_rate_limit, settings.redis_url)
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=64, resolver=None if settings.webhook_allow_private_networks else GuardedResolver()
@@ -48,7 +52,15 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             timeout=aiohttp.ClientTimeout(total=settings.delivery_timeout),
             auto_decompress=False,
         )
-        app.state.kasir = AppState(settings=settings, db=db, limiter=limiter, http=http)
+        app.state.kasir = AppState(
+            settings=settings,
+            db=db,
+            limiter=limiter,
+            http=http,
+            addresses=ClientAddresses(settings.trusted_proxies),
+            auth_throttle=AuthThrottle(auth_failures, settings.auth_failure_limit),
+            public_limiter=public_limiter,
+        )
         tasks: list[asyncio.Task[Any]] = []
         worker: Worker | None = None
         if background:
@@ -74,7 +86,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await limiter.close()
+            for each in (limiter, auth_failures, public_limiter):
+                await each.close()
             await http.close()
             await db.aclose()  # this loop's read connections, even when the Database lives on
             if database is None:
@@ -119,6 +132,9 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             **goods.upload_body_limits(settings.max_file_bytes, settings.max_image_bytes),
         },
     )
+    app.add_middleware(PublicRateLimit)
+    # Outermost, so that answers made by the middleware above (413, 429) carry the headers too.
+    app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
 

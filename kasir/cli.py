@@ -114,7 +114,17 @@ def serve(
     if no_worker:
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
-    uvicorn.run(application, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level)
+    # proxy_headers off: uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 by default;
+    # which proxies are trusted is KASIR_TRUSTED_PROXIES' decision (kasir.api.throttle).
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        proxy_headers=False,
+    )
     db.dispose()
 
 

@@ -7,6 +7,7 @@ process (the test suite does exactly that).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +35,26 @@ class Settings(BaseSettings):
     payment_ttl: int = Field(default=900, ge=60, description="Seconds a payment stays pending.")
     rate_limit: int = Field(default=6000, ge=0, description="Requests per minute per API key; 0 = off.")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Per client address (see docs/deploy.md, "Throttling"). A mobile carrier puts many buyers
+    # behind one address (CGNAT), so the public limit is generous: one open pay page polls
+    # about 40 times a minute.
+    auth_failure_limit: int = Field(
+        default=30, ge=0, description="Failed authentications per minute per client address; then 429. 0 = off."
+    )
+    public_rate_limit: int = Field(
+        default=1200,
+        ge=0,
+        description="Requests per minute per client address to the pay page, its status, downloads, photos "
+        "and QR images. 0 = off.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names "
+        "the client address.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics needs 'Authorization: Bearer <token>'."
+    )
 
     # Amount bounds per payment method, integer rupiah. `qris` is the operator's shared QRIS, capped
     # as seed 004 caps it; the merchant-owned channels default to Bank Indonesia's QRIS
@@ -112,6 +133,19 @@ class Settings(BaseSettings):
         # KASIR_DELIVERY_RETRY_SCHEDULE=5,300,1800 as well as a JSON list.
         if isinstance(value, str):
             return [int(part) for part in value.strip().strip("[]").split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @field_validator("mutation_sources", mode="before")

@@ -47,7 +47,7 @@ async def principal(request: Request) -> Principal:
             code="missing_api_key",
         )
     state = app_state(request)
-    caller = await authenticate_fast(state.db, key)
+    caller = await state.auth_throttle.guard(state.addresses(request.scope), lambda: authenticate_fast(state.db, key))
     wait = await state.limiter.acquire(caller.key_hash)
     if wait > 0:
         seconds = retry_after_header(wait)

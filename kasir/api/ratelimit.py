@@ -23,11 +23,18 @@ class RateLimiter(Protocol):
         """0 when the request may go ahead, else the seconds to wait before trying again."""
         ...
 
+    async def peek(self, key: str) -> float:
+        """What ``acquire`` would answer now, without counting a request."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class Unlimited:
     async def acquire(self, key: str) -> float:
+        return 0.0
+
+    async def peek(self, key: str) -> float:
         return 0.0
 
     async def close(self) -> None:
@@ -51,6 +58,10 @@ class MemoryRateLimiter:
             self._tat = {k: v for k, v in self._tat.items() if v > now}
         return 0.0
 
+    async def peek(self, key: str) -> float:
+        now = self._clock()
+        return max(0.0, max(self._tat.get(key, now), now) + self.interval - PERIOD - now)
+
     async def close(self) -> None:
         return None
 
@@ -60,11 +71,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+-- ARGV[3] == '1': only say what the wait would be, count nothing
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
 if new_tat - now > period then
   return tostring(new_tat - period - now)
+end
+if ARGV[3] == '1' then
+  return '0'
 end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(period * 1000) + 1000)
 return '0'
@@ -81,8 +96,14 @@ class RedisRateLimiter:
         self._warned = False
 
     async def acquire(self, key: str) -> float:
+        return await self._run(key, peek=False)
+
+    async def peek(self, key: str) -> float:
+        return await self._run(key, peek=True)
+
+    async def _run(self, key: str, *, peek: bool) -> float:
         try:
-            wait = await self._script(keys=[f"kasir:rl:{key}"], args=[self.interval, PERIOD])
+            wait = await self._script(keys=[f"kasir:rl:{key}"], args=[self.interval, PERIOD, "1" if peek else "0"])
         except Exception as exc:  # Redis down: limiting is protection, not a reason to refuse payments
             if not self._warned:
                 log.warning("rate limiter cannot reach Redis (%s); letting requests through", exc)

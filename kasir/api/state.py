@@ -8,6 +8,7 @@ import aiohttp
 from starlette.requests import Request
 
 from kasir.api.ratelimit import RateLimiter
+from kasir.api.throttle import AuthThrottle, ClientAddresses
 from kasir.config import Settings
 from kasir.db.engine import Database
 
@@ -16,9 +17,12 @@ from kasir.db.engine import Database
 class AppState:
     settings: Settings
     db: Database
-    limiter: RateLimiter
+    limiter: RateLimiter  # per API key
     # For synchronous sends made while the merchant waits (ping, test); the worker has its own.
     http: aiohttp.ClientSession
+    addresses: ClientAddresses  # who the client is, behind KASIR_TRUSTED_PROXIES
+    auth_throttle: AuthThrottle  # failed authentications per client address
+    public_limiter: RateLimiter  # the public pages per client address
 
 
 def app_state(request: Request) -> AppState:

@@ -3,19 +3,33 @@ queue depth and the oldest due delivery's age from the database."""
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import SecretStr
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.delivery.service import count_due
+from kasir.errors import Unauthorized
 
 router = APIRouter(tags=["meta"])
+
+
+async def _check_bearer(request: Request, token: SecretStr) -> None:
+    """``KASIR_METRICS_TOKEN`` is set: a scraper proves it knows it (in constant time)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        raise Unauthorized("/metrics needs 'Authorization: Bearer <KASIR_METRICS_TOKEN>'", code="invalid_metrics_token")
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 async def metrics(request: Request) -> PlainTextResponse:
     state = app_state(request)
+    token = state.settings.metrics_token
+    if token is not None:
+        await state.auth_throttle.guard(state.addresses(request.scope), lambda: _check_bearer(request, token))
     now = utcnow()
     pending, due, oldest_age = await state.db.read(lambda conn: count_due(conn, now))
     lines = request.app.state.metrics.render()

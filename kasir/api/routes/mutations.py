@@ -98,7 +98,10 @@ async def forwarded_mutations(request: Request, forwarder_id: str) -> dict[str, 
     state = app_state(request)
     raw = await request.body()
     signature = request.headers.get(forwarders.SIGNATURE_HEADER)
-    forwarder = await state.db.read(lambda conn: forwarders.authenticate(conn, forwarder_id, raw, signature))
+    forwarder = await state.auth_throttle.guard(
+        state.addresses(request.scope),
+        lambda: state.db.read(lambda conn: forwarders.authenticate(conn, forwarder_id, raw, signature)),
+    )
     body = await read_json_or_form(request)
     return await _ingest(state, Reporter(forwarder["mode"], forwarder["merchant_id"], "forwarder"), body)
 

@@ -50,3 +50,20 @@ def test_tokens_come_back_with_time(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_zero_turns_limiting_off() -> None:
     assert isinstance(build_rate_limiter(0, None), Unlimited)
     assert isinstance(build_rate_limiter(10, None), MemoryRateLimiter)
+
+
+def test_peek_tells_the_wait_without_counting() -> None:
+    async def scenario() -> tuple[float, float, float, float]:
+        limiter = MemoryRateLimiter(per_minute=2)  # one every 30 s, burst of 2
+        before = await limiter.peek("k")
+        await limiter.acquire("k")
+        await limiter.acquire("k")
+        full = await limiter.peek("k")
+        again = await limiter.peek("k")
+        return before, full, again, await limiter.acquire("k")
+
+    before, full, again, refused = anyio.run(scenario)
+    assert before == 0.0
+    assert 29.0 < full <= 30.0
+    assert again <= full  # peeking twice counted nothing
+    assert refused > 0
