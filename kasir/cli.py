@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import stat
 from functools import partial
@@ -20,6 +19,7 @@ from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.db.migrate import upgrade
 from kasir.errors import KasirError
+from kasir.logs import configure_logging
 from kasir.merchants import service as merchants
 from kasir.merchants.keys import Mode
 from kasir.qris.cli import qris_app, read_source, rupiah_option
@@ -88,7 +88,12 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only: leave background work to other nodes.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error; overrides KASIR_LOG_LEVEL (default info).")
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Also log one line per HTTP request (every pay-page poll too).")
+    ] = False,
 ) -> None:
     """Migrate, then serve the API (uvicorn with uvloop and httptools)."""
     import uvicorn
@@ -96,6 +101,8 @@ def serve(
     from kasir.app import create_app
 
     settings = _settings()
+    level = log_level or settings.log_level
+    configure_logging(level, settings.log_format)
     base = f"http://{host}:{port}"
     if "public_url" not in settings.model_fields_set:
         # Links in answers (payment_url) must reach this server even on a non-default port.
@@ -122,7 +129,10 @@ def serve(
         port=port,
         loop="uvloop",
         http="httptools",
-        log_level=log_level,
+        log_level=level,
+        # Our handler on the root logger (configure_logging): uvicorn's loggers propagate to it.
+        log_config=None,
+        access_log=access_log,
         proxy_headers=False,
     )
     db.dispose()
@@ -138,12 +148,10 @@ def worker() -> None:
     import signal
 
     from kasir.delivery.worker import Worker
-    from kasir.logs import install_secret_masking
     from kasir.sweeper import run_sweeper
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_secret_masking()
     settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     db = _database(settings)
     db.dispose()
     # On SQLite the worker's commits skip the fsync, so running them on the loop costs less than

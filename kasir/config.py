@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str | None = Field(default=None, description="The sending number's Cloud API id.")
     whatsapp_token: SecretStr | None = Field(default=None, description="Cloud API access token (never logged).")
 
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="What `kasir serve` and `kasir worker` write to stderr."
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="text lines, or one JSON object a line.")
+
     idempotency_ttl: int = Field(default=24 * 3600, ge=60, description="Seconds an Idempotency-Key is kept.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between expiry sweeps.")
 
@@ -134,6 +139,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.strip().strip("[]").split(",") if part.strip()]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
