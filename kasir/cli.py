@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
+import socket
 import stat
 from functools import partial
 from pathlib import Path
@@ -103,6 +106,9 @@ def serve(
     settings = _settings()
     level = log_level or settings.log_level
     configure_logging(level, settings.log_format)
+    # Bound before anything is printed, so that a second `make run` says what is wrong in one
+    # line instead of a banner followed by uvicorn's traceback; uvicorn serves on this socket.
+    listening_socket = _listen_socket(host, port, hint="--port N (with make run: PORT=N make run)")
     base = f"http://{host}:{port}"
     if "public_url" not in settings.model_fields_set:
         # Links in answers (payment_url) must reach this server even on a non-default port.
@@ -121,9 +127,7 @@ def serve(
     if no_worker:
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
-    # proxy_headers off: uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 by default;
-    # which proxies are trusted is KASIR_TRUSTED_PROXIES' decision (kasir.api.throttle).
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
         host=host,
         port=port,
@@ -133,9 +137,38 @@ def serve(
         # Our handler on the root logger (configure_logging): uvicorn's loggers propagate to it.
         log_config=None,
         access_log=access_log,
+        # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 by default; which proxies
+        # are trusted is KASIR_TRUSTED_PROXIES' decision (kasir.api.throttle).
         proxy_headers=False,
     )
+    logging.getLogger("kasir.serve").info("listening on %s", base)
+    uvicorn.Server(config).run(sockets=[listening_socket])
     db.dispose()
+
+
+def _port_in_use(host: str, port: int, hint: str) -> typer.Exit:
+    err_console.print(
+        f"[red]error:[/red] port {port} on {host} is already in use (is Kasir running already?); "
+        f"stop that program or choose another port: {hint}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(code=1)
+
+
+def _listen_socket(host: str, port: int, *, hint: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _port_in_use(host, port, hint) from None
+        err_console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}", highlight=False)
+        raise typer.Exit(code=1) from None
+    return sock
 
 
 @app.command()
@@ -667,7 +700,12 @@ def listen(
         console.print(pretty_body(seen.body), highlight=False, markup=False, soft_wrap=True)
 
     listener = listening.Listener(dialect, secret, status, forward_to, on_request=show)
-    httpd = listening.serve(listener, host, port)
+    try:
+        httpd = listening.serve(listener, host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _port_in_use(host, port, "--port N") from None
+        raise
     bound_port = httpd.server_address[1]
     endpoint_id = None
     if server is not None and api_key is not None:

@@ -32,6 +32,10 @@ class UnsafeURL(KasirError):
     code = "unsafe_url"
 
 
+# What a developer whose receiver runs on their own machine needs to read, in the refusal itself.
+DEVELOPMENT_HINT = "; to allow it while developing, set KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1"
+
+
 # Only global unicast IPv6 (RFC 4291 §2.4) can be a receiver on the internet; everything else
 # (unique-local, link-local, site-local, multicast, the NAT64 local-use prefix, SRv6 SIDs, …) is
 # refused without a case of its own.
@@ -153,7 +157,7 @@ async def check_url(url: str, *, allow_private: bool, require_https: bool, field
     for address in addresses:
         reason = refusal(address)
         if reason is not None:
-            raise UnsafeURL(f"{field}: {host} resolves to {address}, {reason}", field=field, code="unsafe_url")
+            raise UnsafeURL(f"{field}: {host} resolves to {address}, {reason}{DEVELOPMENT_HINT}", field=field)
 
 
 class GuardedResolver(AbstractResolver):
@@ -169,7 +173,9 @@ class GuardedResolver(AbstractResolver):
         for result in results:
             reason = refusal(ipaddress.ip_address(result["host"]))
             if reason is not None:
-                raise OSError(errno.EACCES, f"refused to connect: {host} resolves to {result['host']}, {reason}")
+                raise OSError(
+                    errno.EACCES, f"refused to connect: {host} resolves to {result['host']}, {reason}{DEVELOPMENT_HINT}"
+                )
         return results
 
     async def close(self) -> None:
@@ -183,4 +189,4 @@ def check_literal_at_send(url: str) -> None:
     if literal is not None:
         reason = refusal(literal)
         if reason is not None:
-            raise OSError(errno.EACCES, f"refused to connect: {literal} is {reason}")
+            raise OSError(errno.EACCES, f"refused to connect: {literal} is {reason}{DEVELOPMENT_HINT}")

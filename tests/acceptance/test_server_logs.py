@@ -5,11 +5,12 @@ log notifier's buyer messages show under `make run`; one line per event, JSON li
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.faults.harness import KasirProcess, kasir_cli, kasir_env, serve, wait_until
+from tests.faults.harness import KASIR, KasirProcess, kasir_cli, kasir_env, serve, wait_until
 
 ORDER = {
     "customer_name": "Rahim",
@@ -41,7 +42,7 @@ def test_buyer_messages_of_the_log_notifier_appear_in_the_server_log(tmp_path: P
     output = kasir.output()
     assert created.json()["order"]["order_number"] in output  # the message text itself
     assert "6281234567890" not in output  # the phone is masked in the log
-    assert "Uvicorn running on" in output
+    assert f"kasir.serve: listening on {base}" in output
 
 
 def test_json_lines_and_no_secret_in_them(tmp_path: Path) -> None:
@@ -62,3 +63,27 @@ def test_json_lines_and_no_secret_in_them(tmp_path: Path) -> None:
     assert all(set(r) >= {"time", "level", "logger", "message"} for r in records)
     assert key not in kasir.output()
     assert any("apiKey=***" in r["message"] for r in records if r["logger"] == "uvicorn.access")
+
+
+def test_a_second_server_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    """A second `make run` (or `kasir serve`, `kasir listen`) on the port the first one holds:
+    one line naming the port and how to choose another, exit 1, no banner, no traceback."""
+    kasir, base, _key = start(tmp_path)
+    port = base.rsplit(":", 1)[1]
+    env = kasir_env(tmp_path / "home")
+    try:
+        second = subprocess.run(
+            [*KASIR, "serve", "--port", port], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        listen = subprocess.run(
+            [*KASIR, "listen", "--port", port], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        kasir.stop()
+    for done, hint in ((second, "PORT=N make run"), (listen, "--port N")):
+        assert done.returncode == 1
+        assert done.stdout == ""  # no banner
+        [line] = done.stderr.splitlines()
+        assert f"port {port} on 127.0.0.1 is already in use" in line
+        assert hint in line
+        assert "Traceback" not in done.stderr

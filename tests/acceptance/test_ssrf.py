@@ -163,6 +163,8 @@ def test_saving_an_unsafe_url_is_refused_and_writes_nothing(
     with writes_nothing(db):
         response = save(guarded, merchant.test_api_key, url, existing_endpoint["public_id"])
     assert_refused(response, "unsafe_url", field)
+    # The refusal says how a developer with a receiver on their own machine gets past it.
+    assert "KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1" in response.json()["error"]
 
 
 @pytest.mark.parametrize(("address", "reason"), IPV6_BYPASSES)
