@@ -56,9 +56,26 @@ def _settings() -> Settings:
         raise typer.Exit(code=2) from None
 
 
-def _database(settings: Settings) -> Database:
-    """The database, migrated: any command may be a new user's first (``kasir merchant create``
-    before ``kasir migrate``), and an up-to-date schema costs one version lookup."""
+def _database(settings: Settings, *, create: bool = False) -> Database:
+    """The database, migrated (an up-to-date schema costs one version lookup).
+
+    A SQLite file that does not exist yet is created only by ``kasir migrate`` or with
+    ``--create``: ``KASIR_HOME`` is relative to the current folder, and a command run from
+    another one would otherwise work on a new, empty database and answer "not found"."""
+    path = settings.sqlite_path
+    if path is not None and not create and not path.exists():
+        relative = (
+            ""
+            if settings.home.is_absolute() or settings.database_url
+            else (f" (KASIR_HOME={settings.home} is relative to the current folder, {Path.cwd()})")
+        )
+        err_console.print(
+            f"[red]error:[/red] no Kasir database at {path}{relative}. Run this where your data is, "
+            "set KASIR_HOME to its folder, or create a new database there with `kasir migrate`.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
     db = Database(build_engine(settings.resolved_database_url))
     upgrade(db.engine)
     return db
@@ -71,9 +88,9 @@ def _fail(exc: KasirError) -> typer.Exit:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (safe to run any number of times)."""
+    """Create the database, or bring its schema up to date (safe to run any number of times)."""
     settings = _settings()
-    db = _database(settings)
+    db = _database(settings, create=True)
     db.dispose()
     console.print(f"database is up to date: {_safe_url(settings)}")
 
@@ -97,6 +114,7 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Also log one line per HTTP request (every pay-page poll too).")
     ] = False,
+    create: Annotated[bool, typer.Option("--create", help="Create the SQLite database if there is none.")] = False,
 ) -> None:
     """Migrate, then serve the API (uvicorn with uvloop and httptools)."""
     import uvicorn
@@ -106,15 +124,15 @@ def serve(
     settings = _settings()
     level = log_level or settings.log_level
     configure_logging(level, settings.log_format)
-    # Bound before anything is printed, so that a second `make run` says what is wrong in one
-    # line instead of a banner followed by uvicorn's traceback; uvicorn serves on this socket.
-    listening_socket = _listen_socket(host, port, hint="--port N (with make run: PORT=N make run)")
     base = f"http://{host}:{port}"
     if "public_url" not in settings.model_fields_set:
         # Links in answers (payment_url) must reach this server even on a non-default port.
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
         settings = settings.model_copy(update={"public_url": f"http://{local}:{port}"})
-    db = _database(settings)
+    db = _database(settings, create=create)
+    # Bound before anything is printed, so that a second `make run` says what is wrong in one
+    # line instead of a banner followed by uvicorn's traceback; uvicorn serves on this socket.
+    listening_socket = _listen_socket(host, port, hint="--port N (with make run: PORT=N make run)")
     console.print(f"[bold]Kasir[/bold] on {base}  (database: {_safe_url(settings)})")
     console.print(f"  API docs      {base}/docs")
     console.print(f"  OpenAPI       {base}/openapi.json")
@@ -172,7 +190,9 @@ def _listen_socket(host: str, port: int, *, hint: str) -> socket.socket:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    create: Annotated[bool, typer.Option("--create", help="Create the SQLite database if there is none.")] = False,
+) -> None:
     """Deliver webhooks (and sweep expired payments) without serving the API.
 
     Any number of these may share one PostgreSQL. On SQLite one worker at a time serves the
@@ -185,7 +205,7 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    db = _database(settings)
+    db = _database(settings, create=create)
     db.dispose()
     # On SQLite the worker's commits skip the fsync, so running them on the loop costs less than
     # the hop to a thread (measured in benchmarks/); PostgreSQL round trips go to threads.

@@ -196,6 +196,17 @@ class Settings(BaseSettings):
         return self.media_dir or self.home / "media"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file the database URL names, absolute; None for PostgreSQL or in-memory."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:"):
+            return None
+        database = url.split("///", 1)[1] if "///" in url else ""
+        if not database or database == ":memory:":
+            return None
+        return Path(database.split("?", 1)[0]).resolve()
+
+    @property
     def resolved_database_url(self) -> str:
         """The URL SQLAlchemy gets: defaults to SQLite in KASIR_HOME, and picks psycopg 3 for
         plain ``postgresql://`` URLs (SQLAlchemy would otherwise look for psycopg2)."""

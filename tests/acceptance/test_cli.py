@@ -131,3 +131,46 @@ def test_demo_is_created_once_and_its_key_kept_private(run: Invoke, tmp_path: Pa
     third = json.loads(key_file.read_text())
     assert third["test_api_key"] != saved["test_api_key"]
     assert db.read_sync(lambda conn: authenticate(conn, third["test_api_key"])).username == "demo"
+
+
+# --- the data folder (issue 16) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sandbox", "pay", "PAY-demo-1-AAAAAA"],
+        ["merchant", "list"],
+        ["mutations", "list"],
+        ["demo"],
+        ["serve", "--port", "8"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_a_command_run_where_there_is_no_database_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Run from another folder, the default KASIR_HOME (./kasir-data) names a database that does
+    not exist: the command says where it looked, why (the relative KASIR_HOME), and how to go on,
+    exits 2, and creates nothing (it used to create a new, empty database and say "not found")."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, command, env={})
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"no Kasir database at {tmp_path / 'kasir-data' / 'kasir.db'}" in said
+    assert f"KASIR_HOME=kasir-data is relative to the current folder, {tmp_path}" in said
+    assert "kasir migrate" in said
+    assert not (tmp_path / "kasir-data" / "kasir.db").exists()
+
+
+def test_migrate_creates_the_database_and_then_commands_find_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    created = runner.invoke(app, ["migrate"], env={})
+    assert created.exit_code == 0, created.output
+    assert (tmp_path / "kasir-data" / "kasir.db").exists()
+    listed = runner.invoke(app, ["merchant", "list", "--json"], env={})
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []

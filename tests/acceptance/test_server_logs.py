@@ -21,6 +21,7 @@ ORDER = {
 
 def start(tmp_path: Path, **settings: str) -> tuple[KasirProcess, str, str]:
     env = kasir_env(tmp_path / "home", **settings)
+    kasir_cli("migrate", env=env)
     kasir_cli("demo", env=env)
     key = json.loads((tmp_path / "home" / "demo-merchant.json").read_text())["test_api_key"]
     kasir, base = serve("serve", env, tmp_path)
