@@ -27,6 +27,7 @@ from kasir.delivery.metrics import DeliveryMetrics
 from kasir.delivery.ssrf import GuardedResolver
 from kasir.delivery.worker import Worker
 from kasir.logs import install_secret_masking
+from kasir.payments.confirmation import pollers_of
 from kasir.payments.sources import configured_sources, run_source
 from kasir.sweeper import run_sweeper
 from kasir.web import routes as web
@@ -52,6 +53,9 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             timeout=aiohttp.ClientTimeout(total=settings.delivery_timeout),
             auto_decompress=False,
         )
+        # Built on every node, also --no-worker ones: which channels confirm by themselves
+        # (the pay page's promise, the methods API) is the configuration's, not this node's.
+        sources = configured_sources(settings, db)
         app.state.kasir = AppState(
             settings=settings,
             db=db,
@@ -60,6 +64,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             addresses=ClientAddresses(settings.trusted_proxies),
             auth_throttle=AuthThrottle(auth_failures, settings.auth_failure_limit),
             public_limiter=public_limiter,
+            pollers=pollers_of(sources),
         )
         tasks: list[asyncio.Task[Any]] = []
         worker: Worker | None = None
@@ -71,7 +76,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             db.on_new_deliveries(worker.wake)  # commits of the API wake the worker at once
             tasks.append(asyncio.create_task(worker.run(), name="kasir-worker"))
             tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
-            for source in configured_sources(settings, db):
+            for source in sources:
                 tasks.append(asyncio.create_task(run_source(db, settings, source), name=f"kasir-source-{source.name}"))
         try:
             yield

@@ -405,6 +405,18 @@ def demo() -> None:
         }
 
     demo_info = db.write_sync(ensure)
+    # What the demo's pay pages will promise: which channels nothing confirms by itself.
+    from kasir.payments.confirmation import automatic_sources, pollers_of
+    from kasir.payments.sources import configured_sources
+
+    pollers = pollers_of(configured_sources(settings, db))
+
+    def unconfirmed(conn: Any) -> list[str]:
+        [demo_id] = [m["id"] for m in merchants.list_merchants(conn) if m["username"] == DEMO_USERNAME]
+        found = automatic_sources(conn, demo_id, "test", settings, pollers)
+        return [method for method, names in found.items() if not names]
+
+    manual = db.read_sync(unconfirmed)
     db.dispose()
     _write_private_json(key_file, demo_info)
     console.print(f"demo merchant [bold]{demo_info['username']}[/bold]")
@@ -412,6 +424,19 @@ def demo() -> None:
     if "test_webhook_secret" in demo_info:
         console.print(f"  test webhook secret  {demo_info['test_webhook_secret']}")
     console.print(f"  (kept in {key_file})")
+    # soft_wrap: one line each whatever the terminal's width, so that they can be grepped.
+    if manual:
+        console.print(
+            f"  no confirmation source  {', '.join(manual)} (test mode): their pay pages say the seller confirms",
+            soft_wrap=True,
+        )
+        console.print("    pay one by hand      kasir sandbox pay <invoice>", soft_wrap=True)
+        console.print(
+            "    confirm by itself    KASIR_SANDBOX_AUTOPAY=10, or a forwarder: POST /v1/forwarder (docs/mutations.md)",
+            soft_wrap=True,
+        )
+    else:
+        console.print("  confirmation         automatic on every channel (test mode)")
 
 
 def _merchant_id(conn: Any, username: str | None) -> int | None:

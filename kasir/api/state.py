@@ -11,6 +11,7 @@ from kasir.api.ratelimit import RateLimiter
 from kasir.api.throttle import AuthThrottle, ClientAddresses
 from kasir.config import Settings
 from kasir.db.engine import Database
+from kasir.payments.confirmation import Poller
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class AppState:
     addresses: ClientAddresses  # who the client is, behind KASIR_TRUSTED_PROXIES
     auth_throttle: AuthThrottle  # failed authentications per client address
     public_limiter: RateLimiter  # the public pages per client address
+    pollers: tuple[Poller, ...]  # KASIR_MUTATION_SOURCES, as the confirmation rule sees them
 
 
 def app_state(request: Request) -> AppState:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,16 @@ def unavailable_reason(
     return None
 
 
-def describe_methods(merchant: Mapping[str, Any], settings: Settings, mode: str = "test") -> list[dict[str, Any]]:
+def describe_methods(
+    merchant: Mapping[str, Any],
+    settings: Settings,
+    mode: str = "test",
+    *,
+    sources: Mapping[str, Sequence[str]],
+) -> list[dict[str, Any]]:
+    """Seed 004's fields, then how a payment by each method gets confirmed: ``confirmation``
+    ``automatic`` when ``sources`` (kasir.payments.confirmation.automatic_sources) names a source
+    reporting its credits by itself, ``manual`` when someone must report them."""
     described = []
     for method in METHODS.values():
         reason = unavailable_reason(method, merchant, settings, mode)
@@ -84,6 +93,8 @@ def describe_methods(merchant: Mapping[str, Any], settings: Settings, mode: str 
             "min_amount": settings.min_amount,
             "max_amount": method.max_amount(settings),
             "requires_subscription": method.own_channel,
+            "confirmation": "automatic" if sources.get(method.id) else "manual",
+            "sources": list(sources.get(method.id, ())),
         }
         if reason:
             entry["reason"] = reason

@@ -9,6 +9,7 @@ docs/mutations.md)::
     class MyOvoSource:
         name = "ovo-alice"
         interval = 5.0
+        channels = frozenset({"ovo"})   # optional: the channels it reports (absent/None: any)
 
         async def fetch(self) -> list[Report]:
             rows = await read_my_statement()          # the last hour, say: overlap is fine
@@ -22,6 +23,12 @@ docs/mutations.md)::
 The one rule for a source: the same credit must come with the same ``reference`` every time.
 Then a source may re-read overlapping windows, restart, or run on several nodes: a repeated
 reference is a no-op, so nothing is paid twice and nothing needs a cursor kept anywhere.
+
+``channels``, optional, says which payment methods' credits the source reports. It is what lets
+the pay page promise a buyer that a payment on those channels confirms by itself
+(kasir.payments.confirmation): a source without it (or with None) may report any channel, so
+every channel counts as covered; one that reads only an OVO account should say
+``frozenset({"ovo"})``, and the QRIS methods' pages then tell the buyer the seller confirms.
 
 The sandbox source below is the example, and is useful on its own: with
 ``KASIR_SANDBOX_AUTOPAY=10``, every test-mode payment is paid ten seconds after it was created,
@@ -62,10 +69,23 @@ class Report:
 class MutationSource(Protocol):
     name: str  # recorded on every credit as source "source:<name>"
     interval: float  # seconds between two fetches
+    # Optional ``channels: frozenset[str] | None`` (see the module's docstring), read with
+    # ``declared_channels``. Not declared here: a protocol member is required of every source,
+    # and sources written before it existed must keep type-checking.
 
     async def fetch(self) -> Sequence[Report]:
         """The credits seen since about the last fetch (overlap is harmless, gaps are not)."""
         ...
+
+
+def declared_channels(source: MutationSource) -> frozenset[str] | None:
+    """The channels ``source`` says it reports; None when it does not say (it may report any)."""
+    channels = getattr(source, "channels", None)
+    if channels is None:
+        return None
+    if isinstance(channels, str):  # channels = "ovo": one channel, not the letters o, v, o
+        return frozenset({channels})
+    return frozenset(str(channel) for channel in channels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +139,7 @@ class SandboxAutopay:
     a credit of its exact final amount and the stable reference ``SANDBOX-AUTO-<invoice>``."""
 
     name = "sandbox-autopay"
+    channels: frozenset[str] | None = None  # every test payment, whatever its method
 
     def __init__(self, db: Database, delay: float, interval: float = 1.0) -> None:
         self.db = db

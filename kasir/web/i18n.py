@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_exactly": "Bayar tepat",
         "amount_breakdown": "Rp {amount} + kode unik {code}",
         "exact_hint": "Bayar persis sampai 3 digit terakhir agar pembayaran terkonfirmasi otomatis.",
+        # When nothing reports this channel's credits by itself (kasir.payments.confirmation).
+        "exact_hint_manual": (
+            "Bayar persis sampai 3 digit terakhir. Penjual akan mengonfirmasi pembayaran Anda setelah dana masuk."
+        ),
         "scan": "Pindai QRIS ini dengan aplikasi e-wallet atau m-banking Anda.",
         "save_qr": "Simpan gambar QR",
         "transfer_ovo": "Transfer ke nomor OVO",
@@ -55,6 +59,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_exactly": "Pay exactly",
         "amount_breakdown": "Rp {amount} + unique code {code}",
         "exact_hint": "Pay the exact amount, down to the last 3 digits, so the payment confirms by itself.",
+        "exact_hint_manual": (
+            "Pay the exact amount, down to the last 3 digits. "
+            "The seller will confirm your payment once the money arrives."
+        ),
         "scan": "Scan this QRIS with your e-wallet or mobile banking app.",
         "save_qr": "Save the QR image",
         "transfer_ovo": "Transfer to OVO number",

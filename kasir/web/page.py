@@ -8,7 +8,7 @@ the HTML, nor in the status JSON, at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +17,11 @@ from sqlalchemy import Connection, select
 from kasir.clock import to_wire
 from kasir.config import Settings
 from kasir.db import fastpath
-from kasir.db.tables import hidden_contents
+from kasir.db.tables import hidden_contents, payments
 from kasir.goods import downloads
 from kasir.goods.catalog import image_url
 from kasir.payments import service
+from kasir.payments.confirmation import Poller, automatic_sources
 from kasir.payments.methods import METHODS
 from kasir.qris.demo import is_demo
 
@@ -119,3 +120,19 @@ def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Set
         if link is not None:
             view["download"] = {**link, "expires_at": to_wire(link["expires_at"])}
     return view
+
+
+def confirms_automatically(
+    conn: Connection, view: Mapping[str, Any], settings: Settings, pollers: Sequence[Poller]
+) -> bool:
+    """Whether the pay page may promise that this payment confirms by itself: a source reports
+    credits on its channel for its merchant in its mode (kasir.payments.confirmation).
+
+    For the HTML page only, never the status poll: it costs two more queries (the payment's
+    merchant, which the view does not show, and the merchant's forwarder)."""
+    merchant_id = conn.execute(
+        select(payments.c.merchant_id).where(payments.c.invoice_id == view["invoice_id"])
+    ).scalar_one_or_none()
+    if merchant_id is None:
+        return False
+    return bool(automatic_sources(conn, merchant_id, view["mode"], settings, pollers)[view["payment_method"]])

@@ -24,7 +24,14 @@ from kasir.goods.photos import MEDIA_TYPE
 from kasir.goods.storage import MediaStore
 from kasir.payments import service
 from kasir.web import i18n
-from kasir.web.page import find_payment, fresh_payment, needs_connection, page_view, plausible_invoice
+from kasir.web.page import (
+    confirms_automatically,
+    find_payment,
+    fresh_payment,
+    needs_connection,
+    page_view,
+    plausible_invoice,
+)
 
 router = APIRouter(tags=["pay page"])
 STATIC_DIR = Path(__file__).parent / "static"
@@ -101,12 +108,17 @@ async def pay_page(
     view = await _current_view(state, invoice)
     if view is None:
         return _render("not_found.html", 404, language, invoice=invoice)
+    automatic = False
+    if view["status"] == "pending":
+        # Only a payment still to be paid shows the promise; the status poll never reads this.
+        automatic = await state.db.read(lambda conn: confirms_automatically(conn, view, state.settings, state.pollers))
     switch_to = "en" if language == "id" else "id"
     return _render(
         "pay.html",
         200,
         language,
         p=view,
+        confirms_automatically=automatic,
         texts=i18n.TEXTS[language],
         switch_url=f"/pay?invoice={quote(invoice, safe='')}&lang={switch_to}",
         redirect_delay=20 if (view["has_file"] or view["has_content"]) else 5,

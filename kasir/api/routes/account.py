@@ -13,6 +13,7 @@ from kasir.api.state import app_state
 from kasir.clock import to_wire, utcnow
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal, get_merchant
+from kasir.payments.confirmation import automatic_sources
 from kasir.payments.methods import describe_methods
 from kasir.payments.stats import PERIODS, statistics
 
@@ -22,10 +23,15 @@ router = APIRouter(tags=["account"])
 @bayargg_route(router, "get-payment-methods", ["GET"], summary="Payment methods and their availability")
 async def payment_methods(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
-    merchant = await state.db.read(lambda conn: get_merchant(conn, caller.merchant_id))
+
+    def read(conn: Connection) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        merchant = get_merchant(conn, caller.merchant_id)
+        return merchant, automatic_sources(conn, caller.merchant_id, caller.mode, state.settings, state.pollers)
+
+    merchant, sources = await state.db.read(read)
     return {
         "success": True,
-        "methods": describe_methods(merchant, state.settings, caller.mode),
+        "methods": describe_methods(merchant, state.settings, caller.mode, sources=sources),
         "user_status": {"has_active_subscription": bool(merchant["subscription_active"])},
     }
 
