@@ -7,8 +7,10 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 
@@ -32,6 +34,58 @@ SECRET_HEADERS = frozenset(
         "authorization",
     }
 )
+
+
+# RFC 9110 §5.1 makes a field name a token; this is a stricter subset of it (no
+# "!#$%&'*+.^_`|~"), which every receiver's framework reads as it is.
+HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+HEADER_VALUE_LIMIT = 1024
+# Headers the HTTP client owns; an endpoint setting them would break the request.
+CLIENT_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
+# RFC 9110 §5.5 field-value without obs-text: visible ASCII, SP and HTAB allowed inside only.
+# obs-text (0x80-0xFF) is refused on purpose: aiohttp writes a str value as UTF-8 while
+# receivers read header bytes as Latin-1, so a non-ASCII value never arrives as it was typed.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x09\x21-\x7e]*[\x21-\x7e])?)?")
+_NOT_FIELD_CHAR = re.compile(r"[^\x20\x09\x21-\x7e]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """What is wrong with one custom header of an endpoint, naming it (never showing its
+    value, which may be a credential), or None.
+
+    The API refuses such a header when it is saved; ``prepare`` checks again, so that a row
+    written before that check existed fails its attempts instead of the worker."""
+    if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+        return f"{printable(repr(name)[:70])} is not a valid header name (letters, digits and '-', at most 64)"
+    if name.lower() in CLIENT_HEADERS:
+        return f"{name} cannot be set: the HTTP client sets it"
+    if not isinstance(value, str):
+        return f"the value of {name} is not a string"
+    if len(value) > HEADER_VALUE_LIMIT:
+        return f"the value of {name} is longer than {HEADER_VALUE_LIMIT} characters"
+    if _FIELD_VALUE.fullmatch(value):
+        return None
+    bad = _NOT_FIELD_CHAR.search(value)
+    if bad is None:
+        return f"the value of {name} starts or ends with a space or a tab"
+    char = bad.group()
+    if char in "\r\n":
+        what = "a line break"
+    elif ord(char) < 0x80:
+        what = f"a control character (0x{ord(char):02x})"
+    else:
+        what = f"a non-ASCII character (U+{ord(char):04X})"
+    return f"the value of {name} contains {what}; a header value is one line of visible ASCII characters"
+
+
+def printable(text: str) -> str:
+    """Control characters as escapes, for a message meant to be read in the attempt log."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class InvalidHeader(ValueError):
+    """A custom header that cannot go on the wire (see ``header_problem``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +124,12 @@ def mask(name: str, value: str) -> str:
 
 
 def prepare(job: Job, timestamp: int) -> Request:
+    """The request of one attempt. Raises when it cannot be built (a header the endpoint has no
+    right to send, a payload the dialect cannot render): callers record that as a failed try."""
+    for name, value in job.headers.items():
+        problem = header_problem(name, value)
+        if problem is not None:
+            raise InvalidHeader(f"endpoint headers: {problem}")
     event = WebhookEvent(
         id=job.event_id,
         type=job.event_type,
@@ -86,7 +146,39 @@ def prepare(job: Job, timestamp: int) -> Request:
     return Request(job.url, headers, rendered.body)
 
 
+PREPARE_FAILED = "cannot prepare the request"
+SEND_FAILED = "cannot send the request"
+
+
+def known_request(job: Job) -> Request:
+    """What the attempt log can show of a request that could not be prepared: where it was
+    going and the endpoint's own headers (masked as always), no body."""
+    headers = job.headers if isinstance(job.headers, Mapping) else {}
+    return Request(job.url, {str(k): str(v) for k, v in headers.items()}, b"")
+
+
+def failure(stage: str, exc: BaseException, *, duration: float = 0.0, secrets: Iterable[str] = ()) -> Result:
+    """A try that raised, as a failed Result (no status): the delivery then follows the retry
+    schedule like any other failure. Secrets are cut out of the message, which is shown to the
+    merchant in the attempt log."""
+    text = f"{stage}: {describe_error(exc)}"
+    for secret in sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return Result(None, None, duration, printable(text)[:1000])
+
+
+def secret_values(headers: Mapping[str, Any], secrets: Iterable[str] = ()) -> list[str]:
+    """Every value the attempt log must never show: the signing secrets and the credentials in
+    headers, with and without their scheme."""
+    found = [s for s in secrets if isinstance(s, str)]
+    for name, value in headers.items():
+        if isinstance(name, str) and isinstance(value, str) and name.lower() in SECRET_HEADERS:
+            found += [value, _SCHEMES.sub("", value)]
+    return found
+
+
 async def send(session: aiohttp.ClientSession, request: Request, *, guard: bool) -> Result:
+    """Never raises (but for cancellation): whatever goes wrong is the Result's error."""
     started = time.perf_counter()
     try:
         if guard:
@@ -95,7 +187,9 @@ async def send(session: aiohttp.ClientSession, request: Request, *, guard: bool)
             body = await resp.content.read(RESPONSE_BODY_LIMIT)
             return Result(
                 status_code=resp.status,
-                response_body=body.decode("utf-8", "replace"),
+                # PostgreSQL takes no NUL in text, and one refused row fails the whole batch
+                # of attempts recorded with it; NUL becomes what undecodable bytes become.
+                response_body=body.decode("utf-8", "replace").replace("\x00", "\ufffd"),
                 duration=time.perf_counter() - started,
                 error=None,
                 retry_after=resp.headers.get("Retry-After"),
@@ -103,7 +197,9 @@ async def send(session: aiohttp.ClientSession, request: Request, *, guard: bool)
     except TimeoutError:
         return Result(None, None, time.perf_counter() - started, "timed out waiting for the receiver")
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        return Result(None, None, time.perf_counter() - started, describe_error(exc))
+        return Result(None, None, time.perf_counter() - started, printable(describe_error(exc)))
+    except Exception as exc:  # aiohttp raises ValueError, TypeError… for a request it cannot write
+        return failure(SEND_FAILED, exc, duration=time.perf_counter() - started, secrets=secret_values(request.headers))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -145,7 +241,7 @@ def decide(job: Job, request: Request, result: Result, started_at: datetime, set
         "attempt": attempt_number,
         "started_at": started_at,
         "url": request.url,
-        "request_headers": json.dumps({k: mask(k, v) for k, v in request.headers.items()}),
+        "request_headers": logged_headers(request.headers),
         "status_code": result.status_code,
         "response_body": result.response_body,
         "duration_ms": round(result.duration * 1000),
@@ -154,3 +250,9 @@ def decide(job: Job, request: Request, result: Result, started_at: datetime, set
         "outcome": outcome,
     }
     return Outcome(job, attempt, status, next_at, endpoint_result)
+
+
+def logged_headers(headers: Mapping[str, Any]) -> str:
+    """The request's headers as the attempt log keeps them (JSON, secrets masked); any value,
+    even one that could not be sent, is shown as text rather than failing the record."""
+    return json.dumps({str(k): mask(str(k), str(v)) for k, v in headers.items()})

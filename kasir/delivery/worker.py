@@ -22,8 +22,9 @@ import fcntl
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -241,34 +242,79 @@ class Worker:
         return claim
 
     async def _attempt(self, session: aiohttp.ClientSession, job: queue.Job) -> None:
-        now = utcnow()
+        """One delivery's turn. Whatever raises ends as a failed try in the attempt log, which
+        then follows the retry schedule: a delivery left unrecorded would come back when its
+        lease ran out, forever, never failing and never counting against its endpoint."""
+        started_at = utcnow()
+        try:
+            outcome = await self._try(session, job, started_at)
+        except Exception as exc:
+            log.exception("delivery %s: the attempt failed unexpectedly", job.public_id)
+            result = dispatch.failure("the attempt failed", exc, secrets=job.secrets)
+            outcome = dispatch.decide(job, self._known_request(job), result, started_at, self.settings)
+            self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
+        await self._results.put(outcome)
+
+    async def _try(self, session: aiohttp.ClientSession, job: queue.Job, now: datetime) -> queue.Outcome:
         if not job.endpoint_enabled:
-            await self._results.put(
-                queue.Outcome(job, None, "failed", None, error="endpoint disabled before this delivery was sent")
-            )
-            return
+            return queue.Outcome(job, None, "failed", None, error="endpoint disabled before this delivery was sent")
         if job.rate_limit:
             wait = self._buckets.take(job.endpoint_id or 0, job.rate_limit)
             if wait > 0:
                 self.metrics.observe("deferred", None)
-                await self._results.put(queue.Outcome(job, None, "pending", now + timedelta(seconds=wait)))
-                return
-        try:
-            if job.dialect == notify.CHANNEL:
-                request = self.notifier.prepare(buyer_message(job))
-            else:
-                request = dispatch.prepare(job, int(now.timestamp()))
-        except Exception as exc:  # a payload the dialect cannot render is a failure, not a crash
-            log.exception("cannot render delivery %s", job.public_id)
-            await self._results.put(queue.Outcome(job, None, "failed", None, error=f"cannot render: {exc}"))
-            return
+                return queue.Outcome(job, None, "pending", now + timedelta(seconds=wait))
         if job.dialect == notify.CHANNEL:
-            result = await self.notifier.send(request)
+            request, result = await self._notify(job)
         else:
-            result = await dispatch.send(session, request, guard=not self.settings.webhook_allow_private_networks)
+            request, result = await self._send(session, job, now)
         outcome = dispatch.decide(job, request, result, now, self.settings)
         self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
-        await self._results.put(outcome)
+        return outcome
+
+    async def _send(
+        self, session: aiohttp.ClientSession, job: queue.Job, now: datetime
+    ) -> tuple[dispatch.Request, dispatch.Result]:
+        try:
+            request = dispatch.prepare(job, int(now.timestamp()))
+        except Exception as exc:  # a header or a payload that cannot go out is a failed try
+            result = dispatch.failure(
+                dispatch.PREPARE_FAILED, exc, secrets=dispatch.secret_values(job.headers, job.secrets)
+            )
+            log.warning("delivery %s: %s", job.public_id, result.error)
+            return dispatch.known_request(job), result
+        result = await dispatch.send(session, request, guard=not self.settings.webhook_allow_private_networks)
+        if result.error and result.error.startswith(dispatch.SEND_FAILED):
+            log.warning("delivery %s: %s", job.public_id, result.error)
+        return request, result
+
+    async def _notify(self, job: queue.Job) -> tuple[dispatch.Request, dispatch.Result]:
+        """A buyer message through the notifier, which promises not to raise; one that does
+        anyway (or a message that cannot be written) is a failed try all the same."""
+        recipient = [job.url.removeprefix(notify.WHATSAPP)]  # kept out of the log like a secret
+        try:
+            request = self.notifier.prepare(buyer_message(job))
+        except Exception as exc:
+            result = dispatch.failure("cannot prepare the message", exc, secrets=recipient)
+            log.warning("delivery %s: %s", job.public_id, result.error)
+            return self._known_request(job), result
+        started = time.perf_counter()
+        try:
+            return request, await self.notifier.send(request)
+        except Exception as exc:
+            result = dispatch.failure(
+                "cannot send the message",
+                exc,
+                duration=time.perf_counter() - started,
+                secrets=dispatch.secret_values(request.headers, recipient),
+            )
+            log.warning("delivery %s: %s", job.public_id, result.error)
+            return request, result
+
+    def _known_request(self, job: queue.Job) -> dispatch.Request:
+        # A notifier delivery's url is the buyer's number, which the attempt log never shows.
+        if job.dialect == notify.CHANNEL:
+            return dispatch.Request(f"{notify.CHANNEL}:{self.notifier.name}", {}, b"")
+        return dispatch.known_request(job)
 
     async def _record_loop(self) -> None:
         finished = False

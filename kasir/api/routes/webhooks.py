@@ -169,8 +169,14 @@ async def send_now(
         secrets=active_endpoint_secrets(endpoint, now),
         headers=json.loads(endpoint["headers"]) if endpoint["headers"] else {},
     )
-    request = dispatch.prepare(job, int(time.time()))
-    result = await dispatch.send(state.http, request, guard=not state.settings.webhook_allow_private_networks)
+    try:
+        request = dispatch.prepare(job, int(time.time()))
+    except Exception as exc:  # a header stored before it was checked, say: the merchant is told why
+        result = dispatch.failure(
+            dispatch.PREPARE_FAILED, exc, secrets=dispatch.secret_values(job.headers, job.secrets)
+        )
+    else:
+        result = await dispatch.send(state.http, request, guard=not state.settings.webhook_allow_private_networks)
     return {
         "ok": result.ok,
         "status_code": result.status_code,
