@@ -47,6 +47,7 @@ from kasir.store import messages
 log = logging.getLogger("kasir.worker")
 
 RECORD_BATCH = 2000
+CLAIM_LOG_EVERY = 10.0
 RECORD_LINGER = 0.005
 
 
@@ -105,6 +106,9 @@ class Worker:
         self._buckets = TokenBuckets()
         self._watch: sqlite3.Connection | None = None
         self._lease = timedelta(seconds=settings.delivery_timeout + 30)
+        self._claimed = 0
+        # The first claim is logged at once: "it works" is worth knowing right after a start.
+        self._claimed_logged_at = time.monotonic() - CLAIM_LOG_EVERY
         db.on_new_deliveries(self.wake)
 
     # -- control ---------------------------------------------------------------------------
@@ -203,12 +207,23 @@ class Worker:
                 log.exception("claiming deliveries failed; retrying")
                 jobs = []
                 await asyncio.sleep(1)
+            self._note_claimed(len(jobs))
             for job in jobs:
                 task = asyncio.create_task(self._attempt(session, job))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             if len(jobs) < room:
                 await self._idle()
+
+    def _note_claimed(self, count: int) -> None:
+        """One log line every CLAIM_LOG_EVERY seconds at most, however many batches: under load
+        a line per claim would be thousands a minute, and the operator wants to know it works."""
+        self._claimed += count
+        now = time.monotonic()
+        if self._claimed and now - self._claimed_logged_at >= CLAIM_LOG_EVERY:
+            noun = "delivery" if self._claimed == 1 else "deliveries"
+            log.info("claimed %d %s in the last %.0f s", self._claimed, noun, now - self._claimed_logged_at)
+            self._claimed, self._claimed_logged_at = 0, now
 
     async def _idle(self) -> None:
         """Wait for new work: a wake from this process's commits, a NOTIFY (PostgreSQL), or, on
@@ -339,6 +354,8 @@ class Worker:
 
     async def _record(self, batch: list[queue.Outcome]) -> None:
         settings = self.settings
+        for outcome in batch:
+            _log_failure(outcome)
 
         def write(conn: Connection) -> None:
             now = utcnow()
@@ -379,3 +396,22 @@ class Worker:
             except Exception as exc:
                 log.warning("LISTEN connection lost (%s); polling until it is back", exc)
                 await asyncio.sleep(1)
+
+
+def _log_failure(outcome: queue.Outcome) -> None:
+    """A failed try, and a delivery given up on, each as one line with the reason (the attempt
+    log has the whole request and answer). The URL is left out: a notifier's is the buyer's
+    number, and an endpoint is named by its delivery's id in every page and API answer anyway."""
+    attempt = outcome.attempt
+    reason = (attempt or {}).get("error") or outcome.error
+    if outcome.status == "failed":
+        tries = attempt["attempt"] if attempt else outcome.job.attempts
+        log.warning("delivery %s failed after %d attempt(s): %s", outcome.job.public_id, tries, reason)
+    elif attempt is not None and attempt["outcome"] == "retrying":
+        log.info(
+            "delivery %s attempt %d failed, next try at %s: %s",
+            outcome.job.public_id,
+            attempt["attempt"],
+            f"{outcome.next_attempt_at:%H:%M:%S} UTC" if outcome.next_attempt_at else "?",
+            reason,
+        )

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.faults.harness import KASIR, KasirProcess, kasir_cli, kasir_env, serve, wait_until
+from tests.receivers import Receiver, Reply
 
 ORDER = {
     "customer_name": "Rahim",
@@ -88,3 +89,23 @@ def test_a_second_server_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> N
         assert f"port {port} on 127.0.0.1 is already in use" in line
         assert hint in line
         assert "Traceback" not in done.stderr
+
+
+def test_the_worker_says_what_it_claimed_and_why_a_delivery_failed(tmp_path: Path) -> None:
+    """A receiver answering 500 then 500: the log has the claim, each failed try with its reason
+    and next time, and the delivery given up on after the (short) schedule: one line each."""
+    with Receiver(lambda _n, _r: Reply(status=500, body=b"oops")) as receiver:
+        kasir, base, key = start(tmp_path, KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS="1", KASIR_DELIVERY_RETRY_SCHEDULE="1")
+        try:
+            with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as http:
+                endpoint = http.post("/v1/endpoints", json={"url": receiver.url, "event_types": ["payment.created"]})
+                assert endpoint.status_code == 201, endpoint.text
+                assert http.post("/api/create-payment.php", json={"amount": 50000}).status_code == 200
+                wait_until(lambda: "failed after 2 attempt(s)" in kasir.output(), "the delivery to be given up", 30)
+        finally:
+            kasir.stop()
+    output = kasir.output()
+    assert "kasir.worker: claimed 1 delivery in the last" in output
+    assert "attempt 1 failed, next try at" in output
+    assert "receiver answered 500" in output
+    assert len(receiver.requests) == 2
