@@ -15,7 +15,7 @@ from kasir.config import Settings
 from kasir.db.tables import deliveries, endpoints, events, webhook_settings
 from kasir.delivery.dispatch import header_problem
 from kasir.delivery.endpoints import get_by_public_id, new_endpoint_id
-from kasir.delivery.outbox import EVENT_TYPES, Target, enqueue
+from kasir.delivery.outbox import EVENT_TYPES, Target, enqueue, signal_new_deliveries
 from kasir.errors import Conflict, InvalidRequest, NotFound
 from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import Principal
@@ -275,11 +275,25 @@ def _require_enabled(conn: Connection, endpoint_id: int | None) -> None:
 
 def redeliver(conn: Connection, caller: Principal, public_id: str, now: datetime) -> RowMapping:
     """Send a delivery's event to the same target again, as a new delivery with a fresh
-    schedule; the old one and its attempts stay in the log as they were."""
+    schedule; the old one and its attempts stay in the log as they were.
+
+    A delivery still retrying is the same delivery tried now: whoever asks has just fixed the
+    receiver and should not wait out the schedule (five minutes after the second try). One a
+    worker is sending at this moment is left to that attempt."""
     old = find_delivery(conn, caller, public_id)
-    if old["status"] == "pending":
-        raise Conflict("this delivery is still pending; it will be tried again on its own", code="delivery_pending")
     _require_enabled(conn, old["endpoint_id"])
+    if old["status"] == "pending":
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id == old["id"],
+                deliveries.c.status == "pending",
+                or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+            )
+            .values(next_attempt_at=now)
+        )
+        signal_new_deliveries(conn)
+        return conn.execute(select(deliveries).where(deliveries.c.id == old["id"])).mappings().one()
     target = Target(old["url"], old["dialect"], old["endpoint_id"])
     if old["endpoint_id"] is not None:  # the endpoint as it is now, not as it was
         endpoint = conn.execute(

@@ -1146,18 +1146,40 @@ def test_redeliver_creates_a_new_delivery_that_the_worker_sends(
         assert len(receiver.requests) == 2
 
 
-def test_redeliver_refuses_a_pending_delivery_and_a_disabled_endpoint(
-    client: TestClient, db: Database, merchant: NewMerchant
+def test_redeliver_of_a_delivery_still_retrying_sends_it_now(
+    client: TestClient, db: Database, settings: Settings, merchant: NewMerchant, start_worker: StartWorker
 ) -> None:
-    """Redeliver answers 409 delivery_pending while the delivery is pending, 409 endpoint_disabled
-    once its endpoint is disabled, writing nothing; after enabling, 202."""
+    """The receiver failed once and the next try is five minutes away; the merchant fixes it and
+    asks for a redelivery: the same delivery is sent at once (202, same id), not refused."""
+    key = merchant.test_api_key
+    with Receiver(lambda n, _r: Reply(status=500, body=b"broken") if n == 1 else Reply()) as receiver:
+        create_endpoint(client, key, receiver.url, dialect="standard", event_types=["payment.created"])
+        start_worker(settings.model_copy(update={"delivery_retry_schedule": [300]}))
+        create_payment(client, key)
+        receiver.wait_for(1, timeout=30)
+        wait_until(lambda: list_deliveries(client, key)[0]["attempts"] == 1, what="the failed first try")
+        [retrying] = list_deliveries(client, key)
+        assert retrying["status"] == "pending"
+
+        started = time.monotonic()
+        response = client.post(f"{DELIVERIES}/{retrying['id']}/redeliver", headers=auth(key))
+        assert response.status_code == 202, response.text
+        assert response.json()["delivery"]["id"] == retrying["id"]
+        receiver.wait_for(2, timeout=30)
+        assert time.monotonic() - started < 30  # not the five minutes of the schedule
+        wait_until(lambda: list_deliveries(client, key)[0]["status"] == "succeeded", what="the redelivery recorded")
+        [delivered] = list_deliveries(client, key)
+        assert delivered["id"] == retrying["id"]
+        assert delivered["attempts"] == 2
+
+
+def test_redeliver_refuses_a_disabled_endpoint(client: TestClient, db: Database, merchant: NewMerchant) -> None:
+    """Redeliver answers 409 endpoint_disabled once its endpoint is disabled, writing nothing;
+    after enabling, 202."""
     key = merchant.test_api_key
     endpoint = create_endpoint(client, key, NOWHERE)
     create_payment(client, key)
     [pending] = list_deliveries(client, key)
-    with writes_nothing(db):
-        response = client.post(f"{DELIVERIES}/{pending['id']}/redeliver", headers=auth(key))
-    assert_error(response, 409, "delivery_pending")
 
     success(client.patch(f"{ENDPOINTS}/{endpoint['id']}", headers=auth(key), json={"enabled": False}))
     with writes_nothing(db):
