@@ -1,4 +1,5 @@
-"""Money is integer rupiah. Parsing it from the outside world is where floats would sneak in."""
+"""Money is integer rupiah. Parsing it from the outside world is where floats would sneak in;
+writing it for people is :func:`rupiah`, the one format every command, page and message uses."""
 
 from __future__ import annotations
 
@@ -43,3 +44,10 @@ def statement_amount(text: str) -> int:
     amount = int(whole.replace(".", "").replace(",", ""))
     negative = "-" in (match["sign"] or "", match["sign2"] or "") or (match["cr"] or "").lower() in ("db", "d")
     return -amount if negative else amount
+
+
+def rupiah(amount: int) -> str:
+    """``75194`` → ``75.194``: dots group thousands, as Indonesians write it (``75,194`` reads as
+    seventy-five rupiah with a fraction to them). Without the ``Rp``: callers write ``Rp {…}``
+    in their own sentence, and the pay page marks the last three digits of this string."""
+    return f"{amount:,}".replace(",", ".")

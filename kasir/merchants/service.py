@@ -28,11 +28,16 @@ from kasir.merchants.keys import (
     new_webhook_secret,
 )
 from kasir.qris.convert import check_static
+from kasir.qris.info import NATIONAL_TAG, info
+from kasir.store import phone
 
 # Usernames end up inside invoice ids (PAY-{username}-…), so no hyphen: it would make the id
 # ambiguous to split.
 USERNAME_RE = re.compile(r"^[a-z0-9_]{3,32}$")
-OVO_NUMBER_RE = re.compile(r"^(?:\+?62|0)8[0-9]{7,12}$")
+# The acquirer (kasir.qris.info's name) a merchant-owned QRIS channel is of. The channel's credits
+# are read from that account (its statements, its forwarder), so a QRIS of another acquirer would
+# take buyers' money into an account nothing reports for the channel: paid, and never confirmed.
+CHANNEL_ACQUIRERS = {"qris_bri": "BRI", "qris_gopay": "GoPay"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +193,17 @@ def configure_merchant(
     qris_gopay: str | None = None,
     ovo_number: str | None = None,
     email: str | None = None,
+    check_acquirers: bool = False,
 ) -> dict[str, Any]:
     """Change a merchant's subscription flag and receiving channels. An empty string clears a
     channel; a QRIS must be a valid static rupiah QRIS (``check_static``), an OVO number an
-    Indonesian mobile."""
+    Indonesian mobile, typed in any of the ways a buyer's phone is (``kasir.store.phone``) and
+    stored as it is dialled at home, ``081234567890``, the form the pay page shows buyers.
+
+    ``check_acquirers`` also refuses a QRIS whose acquirer is not its channel's
+    (``CHANNEL_ACQUIRERS``). ``kasir merchant set`` checks unless ``--force``; it is off by
+    default for callers that set channels up on purpose (the test fixtures use one DANA QRIS for
+    every channel)."""
     merchant_id = merchant_id_by_username(conn, username)
     values: dict[str, Any] = {}
     if subscription_active is not None:
@@ -200,13 +212,34 @@ def configure_merchant(
         if qris is None:
             continue
         values[column] = check_static(qris, field=column) if qris.strip() else None
+        if check_acquirers and values[column] is not None:
+            _check_acquirer(column, values[column])
     if ovo_number is not None:
-        ovo_number = ovo_number.strip()
-        if ovo_number and not OVO_NUMBER_RE.fullmatch(ovo_number):
-            raise InvalidRequest("ovo_number must be an Indonesian mobile number", field="ovo_number")
-        values["ovo_number"] = ovo_number or None
+        try:
+            values["ovo_number"] = phone.domestic_mobile(ovo_number) if ovo_number.strip() else None
+        except ValueError as exc:
+            raise InvalidRequest(f"ovo_number {exc}", field="ovo_number", code="invalid_phone") from None
     if email is not None:
         values["email"] = email.strip() or None
     if values:
         conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(**values))
     return get_merchant(conn, merchant_id)
+
+
+def _check_acquirer(column: str, qris: str) -> None:
+    """Refuse a QRIS for ``column`` none of whose acquirers is the channel's, naming the ones it
+    has as ``kasir qris info`` reads them."""
+    expected = CHANNEL_ACQUIRERS[column]
+    described = info(qris)
+    # Tag 51 is the national repository's record of the merchant (the NMID), not an acquirer.
+    acquirers = [a for a in described.acquirers if a.tag != NATIONAL_TAG]
+    if any(a.name == expected for a in acquirers):
+        return
+    found = ", ".join(f"{a.name} ({a.id})" if a.name else (a.id or f"a card scheme (tag {a.tag})") for a in acquirers)
+    this = f"this one ({described.merchant_name.strip() or 'no merchant name'}, NMID {described.nmid or 'none'})"
+    raise InvalidRequest(
+        f"{column} must be a {expected} QRIS; {this} "
+        + (f"is acquired by {found}" if found else "names no acquirer Kasir can read"),
+        field=column,
+        code="qris_wrong_acquirer",
+    )

@@ -19,6 +19,7 @@ from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kasir.goods import catalog
 from kasir.merchants.service import Principal, get_merchant
+from kasir.money import rupiah
 from kasir.payments import codes
 from kasir.payments.methods import METHODS, static_qris, unavailable_reason
 from kasir.payments.views import event_payload
@@ -94,7 +95,7 @@ def create_payment(
     maximum = method.max_amount(settings)
     if not settings.min_amount <= request.amount <= maximum:
         raise InvalidRequest(
-            f"amount for {method.id} must be between {settings.min_amount} and {maximum} rupiah",
+            f"amount for {method.id} must be between Rp {rupiah(settings.min_amount)} and Rp {rupiah(maximum)}",
             field="amount",
             code="amount_out_of_range",
         )

@@ -12,13 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from kasir.errors import InvalidRequest, KasirError
-from kasir.money import whole_rupiah
+from kasir.money import rupiah, whole_rupiah
 from kasir.qris import image
 from kasir.qris.convert import Fee, to_dynamic
 from kasir.qris.emv import QrisError, clean
 from kasir.qris.info import info
 
-qris_app = typer.Typer(help="Read, check and convert QRIS strings and QR images.", no_args_is_help=True)
+# Plain help, as the rest of `kasir` (kasir.cli says why).
+qris_app = typer.Typer(
+    help="Read, check and convert QRIS strings and QR images.", no_args_is_help=True, rich_markup_mode=None
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -30,10 +33,18 @@ def read_source(source: str) -> str:
     text = clean(source)
     if text.startswith("0002"):
         return text
-    path = Path(source)
-    if path.is_file():
-        return image.read_qris(path.read_bytes(), max_bytes=MAX_IMAGE_BYTES)
+    if names_a_file(source):
+        return image.read_qris(Path(source).read_bytes(), max_bytes=MAX_IMAGE_BYTES)
     raise QrisError(f"{source!r} is neither a QRIS string (it starts with 000201) nor an image file", code="not_qris")
+
+
+def names_a_file(text: str) -> bool:
+    """Whether ``text`` is the path of a file. A QRIS string is often longer than a file name may
+    be, and asking the filesystem about one raises instead of answering no."""
+    try:
+        return Path(text).is_file()
+    except OSError:  # ENAMETOOLONG
+        return False
 
 
 def rupiah_option(value: str, name: str) -> int:
@@ -56,7 +67,9 @@ def _fail(exc: KasirError) -> typer.Exit:
 
 @qris_app.command("info")
 def qris_info(
-    source: Annotated[str, typer.Argument(help="A QRIS string, or the path of a PNG/JPEG/GIF/WebP of its QR.")],
+    source: Annotated[
+        str, typer.Argument(metavar="QRIS", help="A QRIS string, or the path of a PNG/JPEG/GIF/WebP of its QR.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Describe a QRIS: merchant, NMID, criteria, acquirers, amount, CRC. Exits 1 when the CRC is
@@ -94,7 +107,7 @@ def _print_info(fields: dict[str, Any]) -> None:
             value = f"{value} ({fields['criteria_name'] or 'unknown'})"
         table.add_row(name, "-" if value is None else str(value))
     table.add_row("type", "dynamic" if fields["is_dynamic"] else "static")
-    table.add_row("amount", "-" if fields["amount"] is None else f"Rp {fields['amount']:,}".replace(",", "."))
+    table.add_row("amount", "-" if fields["amount"] is None else f"Rp {rupiah(fields['amount'])}")
     if fields["fee"]:
         table.add_row("fee", json.dumps(fields["fee"]))
     for acquirer in fields["acquirers"]:
@@ -110,14 +123,20 @@ def _print_info(fields: dict[str, Any]) -> None:
 
 @qris_app.command("convert")
 def qris_convert(
-    source: Annotated[str, typer.Argument(help="A static QRIS string, or the path of an image of its QR.")],
-    amount: Annotated[str, typer.Option(help="Whole rupiah to embed, digits only (50000, not 50.000).")],
-    png: Annotated[Path | None, typer.Option(help="Also write the QR code as a PNG here.")] = None,
-    svg: Annotated[Path | None, typer.Option(help="Also write the QR code as an SVG here.")] = None,
-    size: Annotated[int, typer.Option(help="Image width in pixels.")] = 600,
-    fee: Annotated[str | None, typer.Option(help="A fixed convenience fee in rupiah (tag 56).")] = None,
+    source: Annotated[
+        str, typer.Argument(metavar="QRIS", help="A static QRIS string, or the path of an image of its QR.")
+    ],
+    amount: Annotated[
+        str, typer.Option(metavar="RUPIAH", help="Whole rupiah to embed, digits only (50000, not 50.000).")
+    ],
+    png: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the QR code as a PNG here.")] = None,
+    svg: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the QR code as an SVG here.")] = None,
+    size: Annotated[int, typer.Option(metavar="PIXELS", help="Image width.")] = 600,
+    fee: Annotated[
+        str | None, typer.Option(metavar="RUPIAH", help="A fixed convenience fee, digits only (tag 56).")
+    ] = None,
 ) -> None:
-    """Embed AMOUNT into a QRIS and print the dynamic QRIS, alone on one line."""
+    """Embed an amount into a QRIS and print the dynamic QRIS, alone on one line."""
     try:
         fixed_fee = Fee.fixed(rupiah_option(fee, "--fee")) if fee is not None else None
         dynamic = to_dynamic(read_source(source), rupiah_option(amount, "--amount"), fixed_fee)

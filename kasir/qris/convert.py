@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kasir.money import rupiah
 from kasir.qris.emv import MAX_AMOUNT, RUPIAH, DataObject, Qris, QrisError, clean, parse, with_crc
 
 REPLACED_TAGS = frozenset({"01", "54", "55", "56", "57", "63"})
@@ -60,7 +61,9 @@ def check_amount(amount: object, maximum: int | None = None) -> int:
     if amount > MAX_AMOUNT:
         raise QrisError(f"the amount {amount} does not fit a QRIS (13 digits at most)", code="amount_out_of_range")
     if maximum is not None and amount > maximum:
-        raise QrisError(f"the amount {amount} is above the ceiling of {maximum} rupiah", code="amount_out_of_range")
+        raise QrisError(
+            f"the amount Rp {rupiah(amount)} is above the ceiling of Rp {rupiah(maximum)}", code="amount_out_of_range"
+        )
     return amount
 
 

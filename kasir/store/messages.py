@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kasir.web.i18n import rupiah
+from kasir.money import rupiah
 
 
 def _greeting(order: Mapping[str, Any]) -> str:

@@ -1,5 +1,7 @@
-"""Indonesian phone numbers as buyers type them (``0812-3456-7890``, ``+62 812 3456 7890``,
-``812…``), normalised to the digits WhatsApp addresses them by: ``6281234567890``."""
+"""Indonesian phone numbers as people type them (``0812-3456-7890``, ``+62 812 3456 7890``,
+``812…``), read once here and written in the form each use needs: the digits WhatsApp addresses
+a buyer by (``6281234567890``, :func:`normalise`), or a mobile number as it is dialled at home
+(``081234567890``, :func:`domestic_mobile`: a merchant's OVO number)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,21 @@ _FIXED = re.compile(r"[1-79][0-9]{6,10}")
 
 def normalise(raw: str) -> str:
     """``62`` and the national number, or ``ValueError`` saying what is wrong."""
+    return "62" + _national(raw)
+
+
+def domestic_mobile(raw: str) -> str:
+    """``0`` and the national mobile number (``081234567890``), or ``ValueError``.
+
+    The form an OVO account is known by: buyers type it so into OVO's transfer screen, and the
+    pay page shows it so. A landline has no OVO account, so only mobile numbers pass."""
+    national = _national(raw)
+    if not _MOBILE.fullmatch(national):
+        raise ValueError("must be an Indonesian mobile number (08…), not a landline")
+    return "0" + national
+
+
+def _national(raw: str) -> str:
     text = _SEPARATORS.sub("", raw)
     if text.startswith("+"):
         text = text[1:]
@@ -31,4 +48,4 @@ def normalise(raw: str) -> str:
         raise ValueError("must be an Indonesian number (08…, 62… or +62…)")
     if not (_MOBILE.fullmatch(national) or _FIXED.fullmatch(national)):
         raise ValueError("is not a valid Indonesian number (too short or too long)")
-    return "62" + national
+    return national

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# The pay page's ``rupiah`` filter is kasir.money's, the one rupiah format (re-exported).
+from kasir.money import rupiah as rupiah
+
 LANGUAGES = ("id", "en")
 DEFAULT = "id"
 COOKIE = "kasir_lang"
@@ -111,8 +114,3 @@ def choose(query: str | None, cookies: Mapping[str, str], accept_language: str |
         if tag in LANGUAGES:
             return tag
     return DEFAULT
-
-
-def rupiah(amount: int) -> str:
-    """``50347`` → ``50.347``, as Indonesians write it."""
-    return f"{amount:,}".replace(",", ".")

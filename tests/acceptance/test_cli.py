@@ -8,14 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import Result
 from typer.testing import CliRunner
 
+import kasir
 from kasir.cli import app
 from kasir.db.engine import Database
+from kasir.db.tables import merchants
 from kasir.errors import Unauthorized
 from kasir.merchants.service import authenticate
-from tests.conftest import VALID_QRIS
+from tests.acceptance.test_qris_cli import ALDO
+from tests.conftest import VALID_QRIS, table_dump
 
 Invoke = Callable[..., Result]
 
@@ -25,8 +29,9 @@ def run(database_url: str, tmp_path: Path) -> Invoke:
     runner = CliRunner()
     env = {"KASIR_DATABASE_URL": database_url, "KASIR_HOME": str(tmp_path / "home")}
 
-    def invoke(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(app, list(args), env=env)
+    def invoke(*args: str, ok: bool = True, columns: int | None = None) -> Result:
+        # COLUMNS: the terminal width rich lays tables out for.
+        result = runner.invoke(app, list(args), env={**env, **({"COLUMNS": str(columns)} if columns else {})})
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -85,7 +90,7 @@ def test_list_set_and_rotate(run: Invoke, db: Database) -> None:
         "--subscription",
         "active",
         "--qris-gopay",
-        VALID_QRIS,
+        ALDO,
         "--ovo-number",
         "081234567890",
     )
@@ -141,7 +146,7 @@ def test_demo_is_created_once_and_its_key_kept_private(run: Invoke, tmp_path: Pa
     [
         ["sandbox", "pay", "PAY-demo-1-AAAAAA"],
         ["merchant", "list"],
-        ["mutations", "list"],
+        ["mutations", "list", "--mode", "live"],
         ["demo"],
         ["serve", "--port", "8"],
     ],
@@ -174,3 +179,62 @@ def test_migrate_creates_the_database_and_then_commands_find_it(
     listed = runner.invoke(app, ["merchant", "list", "--json"], env={})
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout) == []
+
+
+# --- defaults that surprise, one voice (issue 16) ------------------------------------------------
+
+
+def test_version_prints_the_version_and_exits_0() -> None:
+    result = CliRunner().invoke(app, ["--version"], env={})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"kasir {kasir.__version__}\n"
+
+
+def ovo_number(db: Database, username: str) -> str | None:
+    query = sa.select(merchants.c.ovo_number).where(merchants.c.username == username)
+    return db.read_sync(lambda conn: conn.execute(query).scalar_one())
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["0812-3456-7890", "+62 812-3456-7890", "6281234567890", "0812 3456 7890", "+62 0812 3456 7890"],
+)
+def test_ovo_number_takes_what_a_buyer_phone_takes_and_stores_it_as_dialled(
+    run: Invoke, db: Database, typed: str
+) -> None:
+    """The forms WA Store accepts for a buyer's phone are accepted here too, and stored as the pay
+    page shows the number to buyers who type it into OVO: 081234567890."""
+    run("merchant", "create", "--name", "Toko OVO", "--username", "toko_ovo")
+    run("merchant", "set", "toko_ovo", "--ovo-number", typed)
+    assert ovo_number(db, "toko_ovo") == "081234567890"
+    run("merchant", "set", "toko_ovo", "--ovo-number", "")
+    assert ovo_number(db, "toko_ovo") is None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["021 555 1234", "0812-3456-789O", "0812", "+1 212 555 0100", "08123456789012345"],
+    ids=["landline", "letter-o", "too-short", "not-indonesian", "too-long"],
+)
+def test_ovo_number_refuses_what_is_not_a_mobile_and_changes_nothing(run: Invoke, db: Database, typed: str) -> None:
+    run("merchant", "create", "--name", "Toko OVO", "--username", "toko_ovo")
+    run("merchant", "set", "toko_ovo", "--ovo-number", "0857-1111-2222")
+    before = table_dump(db)
+    refused = run("merchant", "set", "toko_ovo", "--ovo-number", typed, "--subscription", "active", ok=False)
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "ovo_number" in said
+    assert "(invalid_phone)" in said
+    assert table_dump(db) == before
+
+
+def test_merchant_list_shows_every_username_whole_in_a_narrow_terminal(run: Invoke) -> None:
+    """Usernames are what `merchant set` takes: a table cut to 60 columns must not end them in "…"."""
+    longest = "toko_kopi_nusantara_sejahtera_01"  # 32 characters, the most a username may have
+    run("merchant", "create", "--name", "Toko Kopi Nusantara Sejahtera Abadi Jaya", "--username", longest)
+    run("merchant", "create", "--name", "Warung", "--username", "warung_bu_sri")
+    narrow = run("merchant", "list", columns=60)
+    assert longest in narrow.stdout
+    assert "warung_bu_sri" in narrow.stdout
+    assert "…" not in narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60

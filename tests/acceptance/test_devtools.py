@@ -530,6 +530,49 @@ def test_seed_002_isikuota_flask_receiver_accepts_trigger() -> None:
     assert (event, data["ref_id"], data["sn"]) == ("order.success", sample["invoice_id"], sample["paid_reff_num"])
 
 
+# --- the events trigger sends (issue 16) -----------------------------------------------------------
+
+# Every event a receiver can get and trigger has a sample for, written out here (README, seed 004),
+# not read from kasir: the help used to list the first five and accept all eleven.
+TRIGGER_EVENTS = (
+    "payment.created",
+    "payment.paid",
+    "payment.expired",
+    "payment.cancelled",
+    "order.created",
+    "order.waiting_payment",
+    "order.paid",
+    "order.processing",
+    "order.completed",
+    "order.cancelled",
+    "ping",
+)
+
+
+def test_trigger_help_lists_every_event_it_sends() -> None:
+    shown = kasir("trigger", "--help")
+    assert shown.returncode == 0, shown.stderr
+    listed = " ".join(shown.stdout.split())
+    for event in TRIGGER_EVENTS:
+        assert re.search(rf"(?<![\w.]){re.escape(event)}(?![\w])", listed), (event, listed)
+    with local_app(status=200, body=b'{"ok":true}') as app:
+        for event in TRIGGER_EVENTS:
+            sent = trigger(app.url, "standard", new_webhook_secret(), event)
+            assert (sent.exit_code, sent.status, sent.payload["type"]) == (0, 200, event)
+    assert len(app.requests) == len(TRIGGER_EVENTS)
+
+
+def test_trigger_refuses_an_event_it_has_no_sample_for_listing_those_it_has() -> None:
+    with local_app(status=200) as app:
+        refused = kasir("trigger", "payment.refunded", "--url", app.url, "--dialect", "standard")
+    assert refused.returncode == 2, refused.stdout
+    said = " ".join(refused.stderr.split())
+    assert "payment.refunded" in said
+    for event in TRIGGER_EVENTS:
+        assert f"'{event}'" in said, event
+    assert app.requests == []
+
+
 # --- bugs -----------------------------------------------------------------------------------------
 
 

@@ -428,8 +428,8 @@ def test_a_merchants_qris_report_never_pays_another_merchants_payment(
     assert foreign["late_for_invoice_id"] is None
     assert stored(db, payment["invoice_id"])["status"] == "pending"
     assert paid_events(db, payment["invoice_id"]) == 0
-    assert [m["id"] for m in listed(client, b)["mutations"]] == [foreign["id"]]
-    assert listed(client, a)["mutations"] == []
+    assert [m["id"] for m in listed(client, b)["data"]] == [foreign["id"]]
+    assert listed(client, a)["data"] == []
     assert_error(client.get(f"{MUTATIONS}/{foreign['id']}", headers=auth(a)), 404, "mutation_not_found")
 
     own = report_one(client, a, credit(payment["final_amount"], "SHARED-1"))
@@ -466,8 +466,8 @@ def test_a_live_credit_never_pays_a_test_payment(client: TestClient, db: Databas
     assert live["status"] == "unmatched"
     assert live["mode"] == "live"
     assert stored(db, payment["invoice_id"])["status"] == "pending"
-    assert listed(client, merchant.test_api_key)["mutations"] == []
-    assert [m["id"] for m in listed(client, merchant.live_api_key)["mutations"]] == [live["id"]]
+    assert listed(client, merchant.test_api_key)["data"] == []
+    assert [m["id"] for m in listed(client, merchant.live_api_key)["data"]] == [live["id"]]
 
     test = report_one(client, merchant.test_api_key, credit(payment["final_amount"], "MODE-1"))
     assert test["duplicate"] is False
@@ -549,7 +549,7 @@ def test_a_credit_after_expiry_is_late_and_pays_nothing(
     for payment in (stale, swept):
         assert stored(db, payment["invoice_id"])["status"] == "expired"
         assert event_types(db, payment["invoice_id"]) == ["payment.created", "payment.expired"]
-    unmatched = listed(client, key, matched="false")["mutations"]
+    unmatched = listed(client, key, matched="false")["data"]
     assert {m["reference"] for m in unmatched} == {"LATE-1", "LATE-2"}
 
     # Reported again, each late credit answers what it did; nothing more happens.
@@ -958,26 +958,50 @@ def test_listing_filters_and_pages_newest_first(
     report(client, subscribed_merchant.live_api_key, credit(1005))  # the other mode's
 
     everything = listed(client, key)
-    assert [m["id"] for m in everything["mutations"]] == ids[::-1]
+    assert [m["id"] for m in everything["data"]] == ids[::-1]
     assert everything["pagination"] == {"page": 1, "limit": 20, "total": 5, "total_pages": 1}
-    assert [m["reference"] for m in listed(client, key, matched="true")["mutations"]] == ["L-matched"]
-    assert [m["reference"] for m in listed(client, key, matched="false")["mutations"]] == [
+    assert [m["reference"] for m in listed(client, key, matched="true")["data"]] == ["L-matched"]
+    assert [m["reference"] for m in listed(client, key, matched="false")["data"]] == [
         "L-stray-3",
         "L-stray-2",
         "L-stray-1",
         "L-late",
     ]
-    assert [m["reference"] for m in listed(client, key, status="late")["mutations"]] == ["L-late"]
-    assert [m["reference"] for m in listed(client, key, status="unmatched", channel="qris")["mutations"]] == [
+    assert [m["reference"] for m in listed(client, key, status="late")["data"]] == ["L-late"]
+    assert [m["reference"] for m in listed(client, key, status="unmatched", channel="qris")["data"]] == [
         "L-stray-3",
         "L-stray-1",
     ]
-    assert [m["reference"] for m in listed(client, key, channel="ovo")["mutations"]] == ["L-stray-2"]
+    assert [m["reference"] for m in listed(client, key, channel="ovo")["data"]] == ["L-stray-2"]
 
     pages = [listed(client, key, limit=2, page=page) for page in (1, 2, 3, 4)]
-    assert [[m["id"] for m in p["mutations"]] for p in pages] == [ids[4:2:-1], ids[2:0:-1], ids[:1], []]
+    assert [[m["id"] for m in p["data"]] for p in pages] == [ids[4:2:-1], ids[2:0:-1], ids[:1], []]
     assert pages[0]["pagination"] == {"page": 1, "limit": 2, "total": 5, "total_pages": 3}
     assert listed(client, key, limit=1000)["pagination"]["limit"] == 100
+
+
+def test_the_list_is_under_data_as_every_v1_list_and_under_mutations_too(
+    client: TestClient, subscribed_merchant: NewMerchant
+) -> None:
+    """Every list under /v1 answers its items under "data"; /v1/mutations also keeps "mutations",
+    the same list, for the clients written against it."""
+    key = subscribed_merchant.test_api_key
+    payment = create(client, key, callback_url=CALLBACK)  # a payment.created event and its delivery
+    report_one(client, key, credit(payment["final_amount"], "K-1"))
+    report_one(client, key, credit(1001, "K-2"))
+
+    answer = listed(client, key)
+    assert [m["reference"] for m in answer["data"]] == ["K-2", "K-1"]
+    assert answer["mutations"] == answer["data"]
+    assert set(answer) == {"success", "data", "mutations", "pagination"}
+
+    [delivery] = client.get("/v1/deliveries", headers=auth(key)).json()["data"]
+    lists = ["/v1/events", "/v1/deliveries", f"/v1/deliveries/{delivery['id']}/attempts", "/v1/endpoints"]
+    lists += ["/v1/files", "/v1/contents", "/v1/images", MUTATIONS]
+    for path in lists:
+        response = client.get(path, headers=auth(key))
+        assert response.status_code == 200, (path, response.text)
+        assert isinstance(response.json()["data"], list), path
 
 
 @pytest.mark.parametrize(
@@ -1038,7 +1062,7 @@ def test_assigning_an_unmatched_credit_pays_the_payment(
     assert event_types(db, payment["invoice_id"]) == ["payment.created", "payment.paid"]
     assert paid_deliveries(db, payment["invoice_id"]) == [CALLBACK]
     assert client.get(f"{MUTATIONS}/{short['id']}", headers=auth(key)).json()["mutation"]["status"] == "matched"
-    assert [m["id"] for m in listed(client, key, matched="false")["mutations"]] == []
+    assert [m["id"] for m in listed(client, key, matched="false")["data"]] == []
     # Reported again, the credit answers what it is now: matched to that payment, by hand.
     with writes_nothing(db):
         again = report_one(client, key, credit(payment["final_amount"] - 500, "SHORT-1"))

@@ -39,8 +39,10 @@ def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 def run(cli_env: dict[str, str]) -> Invoke:
     runner = CliRunner()
 
-    def invoke(*args: str | Path, code: int = 0) -> Result:
-        result = runner.invoke(app, [str(a) for a in args], env=cli_env)
+    def invoke(*args: str | Path, code: int = 0, columns: int | None = None) -> Result:
+        # COLUMNS: the terminal width rich lays tables out for.
+        env = {**cli_env, **({"COLUMNS": str(columns)} if columns else {})}
+        result = runner.invoke(app, [str(a) for a in args], env=env)
         assert result.exit_code == code, (result.exit_code, result.output, result.exception)
         if code != 0:
             # A refusal is a message, never a traceback.
@@ -142,17 +144,30 @@ def test_import_prints_a_readable_tally(
     payment = create(db, settings, merchant.test_api_key)
     path = statement(tmp_path, [(payment["final_amount"], "CR", "R-1"), (5000, "DB", "R-2")])
     out = said(run("mutations", "import", path, "--channel", "qris", "--mode", "test"))
-    assert "imported 1 matched, 0 unmatched, 0 late, 0 duplicate, 1 skipped" in out
+    assert f"{path} (test mode): imported 1 matched, 0 unmatched, 0 late, 0 duplicate, 1 skipped" in out
     assert stored(db, payment["invoice_id"])["status"] == "paid"
 
 
-def test_mode_defaults_to_live_and_never_pays_a_test_payment(
+def test_the_mode_has_no_default(
+    run: Invoke, db: Database, settings: Settings, merchant: NewMerchant, tmp_path: Path
+) -> None:
+    """A statement imported into the other mode pays nothing and says nothing of it, so the mode
+    is never assumed: without --mode the import is refused, naming both modes, and stores nothing."""
+    test_payment = create(db, settings, merchant.test_api_key)
+    path = statement(tmp_path, [(test_payment["final_amount"], "CR", "R-1")])
+    with writes_nothing(db):
+        out = said(run("mutations", "import", path, "--channel", "qris", code=2))
+        assert "Missing option '--mode'. Choose from: test, live" in out
+        assert "--mode" in said(run("mutations", "import", path, "--channel", "qris", "--dry-run", code=2))
+
+
+def test_a_live_import_never_pays_a_test_payment_and_says_it_was_live(
     run: Invoke, db: Database, settings: Settings, merchant: NewMerchant, tmp_path: Path
 ) -> None:
     test_payment = create(db, settings, merchant.test_api_key)
     path = statement(tmp_path, [(test_payment["final_amount"], "CR", "R-1")])
-    tally = import_json(run, path, "--channel", "qris")
-    assert tally == {"matched": 0, "unmatched": 1, "late": 0, "duplicate": 0, "skipped": 0}
+    out = said(run("mutations", "import", path, "--channel", "qris", "--mode", "live"))
+    assert f"{path} (live mode): imported 0 matched, 1 unmatched" in out
     assert stored(db, test_payment["invoice_id"])["status"] == "pending"
     assert [c["mode"] for c in credit_rows(db)] == ["live"]
 
@@ -227,6 +242,47 @@ def test_a_credit_after_expiry_is_late_and_listed_for_reconciliation(
     assert len(limited) == 1
 
 
+def test_list_needs_a_mode_and_says_which_it_shows(
+    run: Invoke, db: Database, settings: Settings, merchant: NewMerchant, tmp_path: Path
+) -> None:
+    """Listing live by default showed an empty table to an operator working in test mode."""
+    payment = create(db, settings, merchant.test_api_key)
+    run(
+        "mutations",
+        "import",
+        statement(tmp_path, [(payment["final_amount"] + 1, "CR", "M-1")]),
+        "--channel",
+        "qris",
+        "--mode",
+        "test",
+    )
+    out = said(run("mutations", "list", code=2))
+    assert "Missing option '--mode'. Choose from: test, live" in out
+    assert "1 test-mode credit, newest first" in said(run("mutations", "list", "--mode", "test"))
+    assert "0 live-mode credits, newest first" in said(run("mutations", "list", "--mode", "live"))
+    shown = said(run("mutations", "list", "--mode", "test", "--merchant", merchant.username, "--unmatched"))
+    assert f"test-mode credits of {merchant.username} needing a person" in shown
+
+
+def test_list_prints_ids_whole_and_amounts_in_rupiah_in_a_narrow_terminal(
+    run: Invoke, db: Database, settings: Settings, merchant: NewMerchant, tmp_path: Path
+) -> None:
+    """A mutation id is what `assign` takes: cut to "mut_4f1…" it cannot be copied. Amounts read
+    as Indonesians write them, dots for thousands."""
+    payment = create(db, settings, merchant.test_api_key, 50000)
+    stray = payment["final_amount"] + 1234567
+    path = statement(tmp_path, [(stray, "CR", "SETORAN-TUNAI-2026112210150300001")])
+    run("mutations", "import", path, "--channel", "qris", "--mode", "test")
+    [listed] = json.loads(run("mutations", "list", "--mode", "test", "--json").stdout)
+    for columns in (60, 80, 200):
+        out = run("mutations", "list", "--mode", "test", columns=columns).stdout
+        assert listed["id"] in out, (columns, out)
+        assert max(len(line) for line in out.splitlines()) <= columns
+    out = said(run("mutations", "list", "--mode", "test", columns=200))
+    assert f"Rp {stray // 1000000}.{stray // 1000 % 1000:03d}.{stray % 1000:03d}" in out
+    assert f"{stray:,}" not in out
+
+
 def test_a_file_with_an_unreadable_row_is_refused_whole(
     run: Invoke, db: Database, settings: Settings, merchant: NewMerchant, tmp_path: Path
 ) -> None:
@@ -266,14 +322,15 @@ def test_a_file_that_is_not_a_statement_is_refused(run: Invoke, db: Database, tm
     utf16 = tmp_path / "excel.csv"
     utf16.write_bytes("amount;reference\n50000;A\n".encode("utf-16"))
     with writes_nothing(db):
-        assert "amount" in said(run("mutations", "import", no_amount, "--channel", "qris", code=1))
-        run("mutations", "import", not_json, "--channel", "qris", code=1)
-        run("mutations", "import", utf16, "--channel", "qris", code=1)
+        live = ("--channel", "qris", "--mode", "live")
+        assert "amount" in said(run("mutations", "import", no_amount, *live, code=1))
+        run("mutations", "import", not_json, *live, code=1)
+        run("mutations", "import", utf16, *live, code=1)
         # A column named on the command line must exist.
-        out = said(run("mutations", "import", no_amount, "--channel", "qris", "--amount-column", "Kredit", code=1))
+        out = said(run("mutations", "import", no_amount, *live, "--amount-column", "Kredit", code=1))
         assert "Kredit" in out
         # A file that is not there is a usage error.
-        run("mutations", "import", tmp_path / "missing.csv", "--channel", "qris", code=2)
+        run("mutations", "import", tmp_path / "missing.csv", *live, code=2)
 
 
 def test_columns_can_be_named_on_the_command_line(
@@ -328,7 +385,8 @@ def test_dry_run_reads_the_file_and_stores_nothing(
         result = run("mutations", "import", path, "--channel", "qris", "--mode", "test", "--dry-run", "--json")
     assert json.loads(result.stdout) == {"credits": 2, "skipped": 1}
     with writes_nothing(db):
-        assert "would import" in said(run("mutations", "import", path, "--channel", "qris", "--dry-run"))
+        out = said(run("mutations", "import", path, "--channel", "qris", "--mode", "live", "--dry-run"))
+    assert f"{path} (live mode): would import 2 credits, 1 skipped" in out
     assert stored(db, payment["invoice_id"])["status"] == "pending"
 
 
@@ -339,14 +397,19 @@ def test_bad_arguments_are_refused_and_store_nothing(
     path = statement(tmp_path, [(payment["final_amount"], "CR", "R-1")])
     with writes_nothing(db):
         out = said(run("mutations", "import", path, "--channel", "bogus", "--mode", "test", code=2))
-        assert "qris" in out
-        run("mutations", "import", path, "--channel", "qris", "--mode", "sandbox", code=2)
+        assert "'qris', 'qris_user', 'gopay_qris', 'ovo'" in out
+        out = said(run("mutations", "import", path, "--channel", "qris", "--mode", "sandbox", code=2))
+        assert "'test', 'live'" in out
+        out = said(run("mutations", "import", path, "--channel", "qris", "--mode", "test", "--format", "xls", code=2))
+        assert "'auto', 'csv', 'json'" in out
         # An own channel is a merchant's own account: whose?
         out = said(run("mutations", "import", path, "--channel", "ovo", "--mode", "test", code=2))
         assert "merchant_required" in out
-        out = said(run("mutations", "import", path, "--channel", "qris", "--merchant", "nobody", code=2))
+        out = said(
+            run("mutations", "import", path, "--channel", "qris", "--merchant", "nobody", "--mode", "live", code=2)
+        )
         assert "merchant_not_found" in out
-        out = said(run("mutations", "list", "--merchant", "nobody", code=2))
+        out = said(run("mutations", "list", "--merchant", "nobody", "--mode", "live", code=2))
         assert "merchant_not_found" in out
     assert stored(db, payment["invoice_id"])["status"] == "pending"
 
@@ -357,8 +420,10 @@ def test_an_ancient_time_is_refused_and_listing_keeps_working(
     path = tmp_path / "ancient.csv"
     path.write_text("Tanggal;Nominal;No. Referensi\n01/01/0999 10:00;50.000;OLD-1\n")
     counts = row_counts(db)
-    result = CliRunner().invoke(app, ["mutations", "import", str(path), "--channel", "qris"], env=cli_env)
-    listing = CliRunner().invoke(app, ["mutations", "list", "--json"], env=cli_env)
+    result = CliRunner().invoke(
+        app, ["mutations", "import", str(path), "--channel", "qris", "--mode", "live"], env=cli_env
+    )
+    listing = CliRunner().invoke(app, ["mutations", "list", "--mode", "live", "--json"], env=cli_env)
     assert listing.exit_code == 0, listing.exception
     assert result.exit_code == 1
     assert row_counts(db) == counts
@@ -368,7 +433,9 @@ def test_a_nul_character_is_a_line_error_not_a_crash(cli_env: dict[str, str], db
     path = tmp_path / "nul.json"
     path.write_text(json.dumps([{"amount": 50000, "reference": "A\u0000B", "description": "x\u0000y"}]))
     counts = row_counts(db)
-    result = CliRunner().invoke(app, ["mutations", "import", str(path), "--channel", "qris"], env=cli_env)
+    result = CliRunner().invoke(
+        app, ["mutations", "import", str(path), "--channel", "qris", "--mode", "live"], env=cli_env
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1
     assert "line 1" in said(result)
@@ -403,9 +470,13 @@ def test_sandbox_pay_pays_a_test_payment_once(
 
 
 def test_sandbox_pay_says_what_it_did(run: Invoke, db: Database, settings: Settings, merchant: NewMerchant) -> None:
-    payment = create(db, settings, merchant.test_api_key)
+    payment = create(db, settings, merchant.test_api_key, 75000)
     out = said(run("sandbox", "pay", payment["invoice_id"]))
     assert f"{payment['invoice_id']} is paid" in out
+    # Rp 75.194, as Indonesians write it; never Rp 75,194.
+    final = payment["final_amount"]
+    assert f" of Rp {final // 1000}.{final % 1000:03d} " in out
+    assert f"{final:,}" not in out
 
 
 def test_sandbox_pay_refuses_live_payments(
@@ -432,6 +503,7 @@ def test_sandbox_pay_with_another_amount_leaves_the_payment_pending(
     # Said in words, too.
     out = said(run("sandbox", "pay", payment["invoice_id"], "--amount", str(wrong)))
     assert "unpaid" in out
+    assert f" of Rp {wrong // 1000}.{wrong % 1000:03d} was kept unmatched" in out
 
 
 def test_sandbox_pay_refuses_what_it_cannot_pay(
@@ -453,11 +525,13 @@ def test_sandbox_pay_refuses_what_it_cannot_pay(
 # --- first run ------------------------------------------------------------------------------
 
 
-def test_merchant_create_on_a_brand_new_home_needs_no_migrate(tmp_path: Path) -> None:
-    """The default database is SQLite inside KASIR_HOME; neither exists yet."""
+def test_merchant_create_on_a_brand_new_home_after_migrate(tmp_path: Path) -> None:
+    """The default database is SQLite inside KASIR_HOME; neither exists until `kasir migrate`."""
     home = tmp_path / "brand" / "new" / "home"
     runner = CliRunner()
     env = {"KASIR_HOME": str(home)}
+    migrated = runner.invoke(app, ["migrate"], env=env)
+    assert migrated.exit_code == 0, (migrated.output, migrated.exception)
     created = runner.invoke(app, ["merchant", "create", "--name", "Toko Pertama", "--json"], env=env)
     assert created.exit_code == 0, (created.output, created.exception)
     out = json.loads(created.stdout)

@@ -50,6 +50,7 @@ WARUNG = public("Warung Sayur Bu Sugeng")  # DANA, static
 ALDO = public("aldo soft")  # GoPay, static
 BAZNAS = public("Baznas")  # ShopeePay, static, criteria UBE
 STARBUCKS = public("Starbucks ", static=False)  # dynamic, 39000.00
+TELKOMSEL_GOPAY = next(e["qris"] for e in VALID if e["acquirer"] == "Telkomsel+GoPay")  # two acquirers
 CONVERTED_TAGS = {"01", "54", "55", "56", "57", "63"}
 INFO_KEYS = {"merchant_name", "merchant_city", "nmid", "criteria", "is_dynamic", "amount", "crc", "crc_valid"}
 
@@ -65,6 +66,22 @@ def assert_dynamic(qris: str, static: str, amount: int) -> None:
     assert dict(objects)["54"] == str(amount)
     assert objects[-1] == ("63", crc16(qris[:-4]))
     assert [o for o in objects if o[0] not in CONVERTED_TAGS] == [o for o in tlv(static) if o[0] not in CONVERTED_TAGS]
+
+
+def with_acquirer(qris: str, guid: str) -> str:
+    """``qris`` with its merchant account (tag 26) at another acquirer: the published static QRIS
+    of BRI's are few, so a BRI one is made from a DANA one."""
+
+    def field(tag: str, value: str) -> str:
+        return f"{tag}{len(value):02d}{value}"
+
+    objects = [(tag, value) for tag, value in tlv(qris) if tag != "63"]
+    account = {**dict(tlv(dict(objects)["26"])), "00": guid}
+    rebuilt = "".join(field(k, v) for k, v in account.items())
+    return with_crc("".join(field(tag, rebuilt if tag == "26" else value) for tag, value in objects))
+
+
+BRI = with_acquirer(WARUNG, "ID.CO.BRI.WWW")  # static, acquirer BRI
 
 
 def qr_image(tmp_path: Path, text: str, name: str = "qris.png", fmt: str = "PNG") -> Path:
@@ -172,6 +189,13 @@ def test_info_human_output(qris: Invoke) -> None:
         assert shown in text, shown
 
 
+def test_info_writes_the_amount_as_indonesians_do(qris: Invoke) -> None:
+    """Rp 39.000, dots for thousands, as every amount Kasir prints (not Rp 39,000)."""
+    lines = [" ".join(line.split()) for line in qris("info", STARBUCKS).stdout.splitlines()]
+    assert "amount Rp 39.000" in lines
+    assert "amount -" in [" ".join(line.split()) for line in qris("info", WARUNG).stdout.splitlines()]
+
+
 def test_info_of_a_wrong_crc_exits_1_and_still_describes(qris: Invoke) -> None:
     """A mistyped QRIS is still described, with crc_valid false, and the exit code says so."""
     bad = wrong_crc(WARUNG)
@@ -201,6 +225,7 @@ def test_info_reads_an_image_path(qris: Invoke, tmp_path: Path) -> None:
         pytest.param(WARUNG[:50], "qris_length_overflow", id="truncated-value"),
         pytest.param(WARUNG[:14] + "5X" + WARUNG[16:], "qris_invalid_length", id="letter-in-length"),
         pytest.param("missing-file.png", "not_qris", id="no-such-file"),
+        pytest.param("x" * 300, "not_qris", id="longer-than-a-file-name"),
         pytest.param("{text_file}", "image_unreadable", id="text-file"),
         pytest.param("{blank_png}", "qr_not_found", id="image-without-qr"),
         pytest.param("{url_qr_png}", "not_qris", id="qr-of-a-url"),
@@ -350,16 +375,16 @@ def test_merchant_set_takes_a_picture_of_the_qr(kasir: Invoke, db: Database, sho
         "--qris-gopay",
         qr_image(tmp_path, ALDO, "gopay.png"),
         "--qris-bri",
-        qr_image(tmp_path, BAZNAS, "bri.jpg", "JPEG"),
+        qr_image(tmp_path, BRI, "bri.jpg", "JPEG"),
     )
-    assert stored_channels(db, shop) == {"qris_bri": BAZNAS, "qris_gopay": ALDO, "subscription": True}
+    assert stored_channels(db, shop) == {"qris_bri": BRI, "qris_gopay": ALDO, "subscription": True}
     listed = json.loads(kasir("merchant", "list", "--json").stdout)
     assert set(next(m for m in listed if m["username"] == shop)["integrations"]) == {"qris_bri", "qris_gopay"}
 
 
 def test_merchant_set_takes_the_string_too(kasir: Invoke, db: Database, shop: str) -> None:
-    kasir("merchant", "set", shop, "--qris-gopay", f"  {WARUNG}  ")
-    assert stored_channels(db, shop)["qris_gopay"] == WARUNG
+    kasir("merchant", "set", shop, "--qris-gopay", f"  {ALDO}  ")
+    assert stored_channels(db, shop)["qris_gopay"] == ALDO
     kasir("merchant", "set", shop, "--qris-gopay", "")
     assert stored_channels(db, shop)["qris_gopay"] is None
 
@@ -372,19 +397,68 @@ def test_merchant_set_takes_the_string_too(kasir: Invoke, db: Database, shop: st
         pytest.param(lambda tmp: qr_image(tmp, "https://example.com", "url.png"), "not_qris", id="qr-of-a-url"),
         pytest.param(lambda tmp: wrong_crc(ALDO), "qris_crc_mismatch", id="wrong-crc-string"),
         pytest.param(lambda tmp: STARBUCKS, "qris_not_static", id="dynamic-string"),
+        pytest.param(lambda tmp: WARUNG, "qris_wrong_acquirer", id="another-acquirer"),
+        pytest.param(
+            lambda tmp: qr_image(tmp, BAZNAS, "shopee.png"), "qris_wrong_acquirer", id="another-acquirer-image"
+        ),
     ],
 )
 def test_merchant_set_refuses_and_stores_nothing(
     kasir: Invoke, db: Database, shop: str, tmp_path: Path, make: Any, code: str
 ) -> None:
     """A refused QRIS changes nothing, not even the other options given with it."""
-    kasir("merchant", "set", shop, "--qris-bri", BAZNAS)
+    kasir("merchant", "set", shop, "--qris-bri", BRI)
     before = table_dump(db)
     result = kasir(
         "merchant", "set", shop, "--subscription", "active", "--qris-gopay", make(tmp_path), "--email", "a@b.id", code=2
     )
     assert f"({code})" in said(result.stderr)
     assert table_dump(db) == before
+
+
+@pytest.mark.parametrize(
+    ("option", "source", "expected", "acquirer"),
+    [
+        pytest.param("--qris-gopay", WARUNG, "GoPay", "DANA (ID.DANA.WWW)", id="dana-as-gopay"),
+        pytest.param("--qris-gopay", BRI, "GoPay", "BRI (ID.CO.BRI.WWW)", id="bri-as-gopay"),
+        pytest.param("--qris-bri", ALDO, "BRI", "GoPay (COM.GO-JEK.WWW)", id="gopay-as-bri"),
+        pytest.param("--qris-bri", BAZNAS, "BRI", "ShopeePay (ID.CO.SHOPEE.WWW)", id="shopeepay-as-bri"),
+    ],
+)
+def test_merchant_set_refuses_a_qris_of_another_acquirer_saying_whose_it_is(
+    kasir: Invoke, db: Database, shop: str, option: str, source: str, expected: str, acquirer: str
+) -> None:
+    """Saved as a GoPay (or BRI) channel, another acquirer's QRIS would take buyers' money to an
+    account nothing reads for that channel: refused, naming the acquirer as `qris info` reads it,
+    the merchant and the NMID, and pointing at --force. Nothing is stored."""
+    before = table_dump(db)
+    result = kasir("merchant", "set", shop, "--subscription", "active", option, source, code=2)
+    message = said(result.stderr)
+    assert f"must be a {expected} QRIS" in message
+    assert f"is acquired by {acquirer}" in message
+    described = json.loads(kasir("qris", "info", source, "--json").stdout)
+    assert described["merchant_name"].strip() in message
+    assert described["nmid"] in message
+    assert "(qris_wrong_acquirer)" in message
+    assert "--force" in message
+    assert table_dump(db) == before
+
+
+def test_merchant_set_force_saves_a_qris_of_another_acquirer(kasir: Invoke, db: Database, shop: str) -> None:
+    kasir("merchant", "set", shop, "--qris-gopay", WARUNG, "--qris-bri", ALDO, "--force")
+    assert stored_channels(db, shop) == {"qris_bri": ALDO, "qris_gopay": WARUNG, "subscription": False}
+    # --force waives the acquirer, not the other rules.
+    result = kasir("merchant", "set", shop, "--qris-gopay", STARBUCKS, "--force", code=2)
+    assert "(qris_not_static)" in said(result.stderr)
+    assert stored_channels(db, shop)["qris_gopay"] == WARUNG
+
+
+def test_merchant_set_takes_a_qris_with_the_channels_acquirer_among_others(
+    kasir: Invoke, db: Database, shop: str
+) -> None:
+    """A QRIS may name several acquirers (Telkomsel's, and GoPay's): one of them is enough."""
+    kasir("merchant", "set", shop, "--qris-gopay", TELKOMSEL_GOPAY)
+    assert stored_channels(db, shop)["qris_gopay"] == TELKOMSEL_GOPAY
 
 
 # --- kasir serve and KASIR_PLATFORM_QRIS ----------------------------------------------------

@@ -132,8 +132,9 @@ def test_seed_snippets_succeed_against_kasir_serve(running_kasir: tuple[str, dic
     created = json.loads(
         kasir("merchant", "create", "--name", "Admin Shop", "--username", "admin", "--json", env=env).stdout
     )
-    # The create snippet pays by GoPay QRIS, which needs the subscription and the channel.
-    kasir("merchant", "set", "admin", "--subscription", "active", "--qris-gopay", VALID_QRIS, env=env)
+    # The create snippet pays by GoPay QRIS, which needs the subscription and the channel. The
+    # test QRIS is a DANA one: --force, since Kasir refuses another acquirer's QRIS as GoPay's.
+    kasir("merchant", "set", "admin", "--subscription", "active", "--qris-gopay", VALID_QRIS, "--force", env=env)
     key = created["test_api_key"]
     snippets = seed_snippets()
 

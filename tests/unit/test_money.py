@@ -1,13 +1,17 @@
 """Money parsing: ``statement_amount`` (amounts as statement exports print them) and
-``whole_rupiah`` (amounts as API clients send them). Integer rupiah out, never a float."""
+``whole_rupiah`` (amounts as API clients send them). Integer rupiah out, never a float. And money
+written for people: ``rupiah``, the one format (dots for thousands) every printed amount uses."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kasir.money import statement_amount, whole_rupiah
+import kasir
+from kasir.money import rupiah, statement_amount, whole_rupiah
 
 # --- statement_amount -----------------------------------------------------------------------
 
@@ -142,3 +146,43 @@ def test_whole_rupiah_takes_integers_and_their_digits(value: Any, expected: int)
 def test_whole_rupiah_refuses_everything_else(value: Any) -> None:
     with pytest.raises(ValueError):
         whole_rupiah(value)
+
+
+# --- rupiah: the one way amounts are written for people --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "written"),
+    [
+        (0, "0"),
+        (7, "7"),
+        (999, "999"),
+        (1000, "1.000"),
+        (15269, "15.269"),
+        (75194, "75.194"),
+        (1234567, "1.234.567"),
+        (10_000_000, "10.000.000"),
+        (-15000, "-15.000"),
+    ],
+)
+def test_rupiah_groups_thousands_with_dots(amount: int, written: str) -> None:
+    assert rupiah(amount) == written
+
+
+def test_every_amount_people_read_is_written_by_the_one_rupiah() -> None:
+    """The pay page and the buyer messages use kasir.money.rupiah itself, and no module of kasir
+    formats money another way (`{amount:,}` printed Rp 75,194 in some commands)."""
+    from kasir.store import messages
+    from kasir.web import i18n
+
+    assert i18n.rupiah is rupiah
+    assert messages.rupiah is rupiah
+    package = Path(kasir.__file__).parent
+    others = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path.name != "money.py" and re.search(
+            r"def rupiah\b|\{[^}]*(?:amount|total)[^}]*:,\}|\.replace\(\",\", \"\.\"\)", text
+        ):
+            others.append(str(path.relative_to(package)))
+    assert others == []

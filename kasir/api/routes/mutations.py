@@ -154,11 +154,10 @@ async def list_mutations(
     )
     state = app_state(request)
     found = await state.db.read(lambda conn: reconciliation.list_mutations(conn, caller, flt))
-    return {
-        "success": True,
-        "mutations": [mutation_view(row) for row in found["rows"]],
-        "pagination": found["pagination"],
-    }
+    shown = [mutation_view(row) for row in found["rows"]]
+    # "data", as every other /v1 list answers; "mutations" too, the same list, for the clients
+    # written against it before.
+    return {"success": True, "data": shown, "mutations": shown, "pagination": found["pagination"]}
 
 
 @router.get(MUTATIONS_PREFIX + "/{mutation_id}", summary="One credit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kasir.store.phone import normalise
+from kasir.store.phone import domestic_mobile, normalise
 
 MOBILE = "6281234567890"
 
@@ -135,3 +135,42 @@ def test_the_result_is_always_ascii_digits_starting_with_62() -> None:
         assert result.isdigit()
         assert result.startswith("62")
         assert normalise(result) == result  # normalising again changes nothing
+
+
+# --- a merchant's OVO number: the same reading, written as it is dialled at home ------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "0812-3456-7890",
+        "081234567890",
+        "+62 812-3456-7890",
+        "6281234567890",
+        "62 0812 3456 7890",
+        "0062 812 3456 7890",
+        "812-3456-7890",
+        "(0812) 3456.7890",
+    ],
+)
+def test_an_ovo_number_is_read_as_a_buyer_phone_is_and_written_with_its_0(typed: str) -> None:
+    """Whatever form a buyer's phone may take, an OVO number may too; it is kept as 08…, the way
+    buyers type it into OVO and the pay page shows it."""
+    assert domestic_mobile(typed) == "081234567890"
+    assert normalise(typed) == "62" + domestic_mobile(typed)[1:]
+
+
+@pytest.mark.parametrize("typed", ["021 555 1234", "+62 21 5551234"])
+def test_a_landline_is_a_buyer_phone_but_not_an_ovo_number(typed: str) -> None:
+    normalise(typed)  # WhatsApp Business runs on landlines; OVO accounts do not
+    with pytest.raises(ValueError, match="mobile number"):
+        domestic_mobile(typed)
+
+
+@pytest.mark.parametrize("typed", ["0812-3456-789O", "+1 415 555 2671", "0812345", "", "wa.me/6281234567890"])
+def test_an_ovo_number_is_refused_for_what_a_buyer_phone_is(typed: str) -> None:
+    with pytest.raises(ValueError) as as_ovo:
+        domestic_mobile(typed)
+    with pytest.raises(ValueError) as as_phone:
+        normalise(typed)
+    assert str(as_ovo.value) == str(as_phone.value)
