@@ -84,6 +84,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "text", stream: Text
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # the root's level; uvicorn sets its own from --log-level
     # Third-party chatter that is not an event of Kasir's: a line per request or per connection,
     # and alembic's two lines of set-up on every start (an upgrade it runs is still a warning-free
     # step; `kasir migrate` says what it did).
