@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kasir.errors import KasirError, RateLimited
 
@@ -62,13 +63,32 @@ async def _kasir_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.message, exc.code, field=exc.field, headers=headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(
         exc.status_code, str(exc.detail)
     )
-    return error_response(exc.status_code, message, code, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(exc.status_code, message, code, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path. Starlette's own 405 names only the methods
+    of the first route whose path matched, and GET, PATCH and DELETE of one resource are three
+    routes (RFC 9110 §15.5.6: Allow lists the methods the target resource supports). Asked of
+    the router itself, method by method: only a 405 pays for it."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -555,6 +555,25 @@ def test_wrong_method_is_405_json(
     assert "allow" in response.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        # One resource, three routes: Starlette named only the first one's methods.
+        ("PUT", "/v1/endpoints/ep_x", {"GET", "PATCH", "DELETE"}),
+        ("POST", "/v1/endpoints/ep_x", {"GET", "PATCH", "DELETE"}),
+        ("DELETE", "/v1/webhook-settings", {"GET", "PUT"}),
+        ("GET", "/api/create-payment.php", {"POST"}),
+    ],
+)
+def test_allow_lists_every_method_of_the_path(
+    client: TestClient, merchant: NewMerchant, method: str, path: str, allowed: set[str]
+) -> None:
+    """RFC 9110: a 405's Allow lists the methods the target resource supports, all of them."""
+    response = client.request(method, path, headers=auth(merchant.test_api_key))
+    assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].split(", ")) == allowed
+
+
 # --- 409 ------------------------------------------------------------------------------------
 
 
