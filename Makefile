@@ -21,11 +21,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 ## run: venv, install, migrate, demo merchant (once), print its test key and the URLs, serve.
-## Method qris uses the labelled demo QRIS unless KASIR_PLATFORM_QRIS names yours.
+## Method qris uses the labelled demo QRIS unless KASIR_PLATFORM_QRIS names yours. It is local
+## development, so callback URLs on this machine (kasir listen, your app on localhost) are allowed
+## unless KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS=0; production (docs/deploy.md) refuses them.
 run: $(VENV)/.installed
 	$(BIN)/kasir migrate
 	$(BIN)/kasir demo
-	KASIR_PLATFORM_QRIS="$${KASIR_PLATFORM_QRIS:-demo}" $(BIN)/kasir serve --host $(HOST) --port $(PORT)
+	KASIR_PLATFORM_QRIS="$${KASIR_PLATFORM_QRIS:-demo}" \
+	KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS="$${KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS:-1}" \
+	$(BIN)/kasir serve --host $(HOST) --port $(PORT)
 
 ## test: dev extras, lint and types, then the whole suite on SQLite and PostgreSQL.
 test: $(VENV)/.installed-dev check

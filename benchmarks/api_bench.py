@@ -53,6 +53,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from kasir import secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -89,6 +90,9 @@ class Target:
 def fresh_database(kind: str, pg_admin_url: str) -> Iterator[Target]:
     """A brand-new, empty database for this run, removed afterwards."""
     home = Path(tempfile.mkdtemp(prefix="kasir-bench-"))
+    # The key the run's secrets are encrypted with: the seeding (load_key below) and every Kasir
+    # process of the run (KASIR_HOME) read it from here, on SQLite and PostgreSQL alike.
+    secrets_at_rest.write_key_file(home / secrets_at_rest.KEY_FILE, secrets_at_rest.new_key())
     try:
         if kind == "sqlite":
             # In a temp folder on disk, not in memory: commits pay for fsync as they would live.
@@ -143,6 +147,7 @@ def seed(db: Database, settings: Settings, invoice_count: int) -> Seed:
     """Migrate, create a merchant and ``invoice_count`` pending payments, with Kasir's own code,
     before the server starts."""
     upgrade(db.engine)
+    secrets_at_rest.load_key(db, settings)
     merchant = db.write_sync(lambda conn: create_merchant(conn, name="Bench Shop", username="bench"))
     key = merchant.test_api_key
     caller = db.read_sync(lambda conn: authenticate(conn, key))

@@ -85,7 +85,7 @@ from matching_bench import insert_pending_payments
 from rich.console import Console
 from rich.table import Table
 
-from kasir import dialects
+from kasir import dialects, secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -286,6 +286,7 @@ def seed(db: Database, settings: Settings, receiver_url: str) -> Seeded:
     """Migrate; a merchant, one payment (its payload is what every event carries) and one
     ``standard`` endpoint pointing at the receiver, with Kasir's own services."""
     upgrade(db.engine)
+    secrets_at_rest.load_key(db, settings)  # the key fresh_database wrote into the target's home
 
     def write(conn: sa.Connection) -> Seeded:
         now = utcnow()

@@ -46,6 +46,7 @@ import sqlalchemy as sa
 import uvloop
 from sqlalchemy import Connection
 
+from kasir import secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -193,6 +194,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["topology"] == "producer":
         db = Database(build_engine(settings.resolved_database_url))
         try:
+            secrets_at_rest.load_key(db, settings)  # the key file in the run's home
             return await produce(db, settings, spec)
         finally:
             db.dispose()

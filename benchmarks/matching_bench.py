@@ -44,6 +44,7 @@ from api_bench import PG_ADMIN_URL, cpu_model, fresh_database, git_revision
 from rich.console import Console
 from rich.table import Table
 
+from kasir import secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db import fastpath
@@ -67,6 +68,7 @@ _PAYMENT_COLUMNS = tuple(c for c in fastpath.PAYMENT_COLUMNS if c != "id")
 def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[int]]:
     """A merchant with a callback URL, and ``count`` pending payments; their final amounts."""
     upgrade(db.engine)
+    secrets_at_rest.load_key(db, settings)  # the key fresh_database wrote into the target's home
     created = db.write_sync(lambda conn: create_merchant(conn, name="Bench", username="bench"))
     principal = db.read_sync(lambda conn: authenticate(conn, created.test_api_key))
     db.write_sync(

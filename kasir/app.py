@@ -12,7 +12,7 @@ import aiohttp
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kasir import __version__
+from kasir import __version__, secrets_at_rest
 from kasir.api import errors
 from kasir.api.body import BodySizeLimit
 from kasir.api.deps import SECURITY_SCHEMES
@@ -43,6 +43,10 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_secret_masking()
         db = database or Database(build_engine(settings.resolved_database_url))
+        if not secrets_at_rest.is_installed():
+            # Whoever started the app without the CLI (an embedding server, a benchmark): the key
+            # is checked against what is stored before anything is signed (docs/deploy.md).
+            secrets_at_rest.load_key(db, settings)
         limiter = build_rate_limiter(settings.rate_limit, settings.redis_url)
         auth_failures = build_rate_limiter(settings.auth_failure_limit, settings.redis_url)
         public_limiter = build_rate_limiter(settings.public_rate_limit, settings.redis_url)

@@ -6,9 +6,7 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import socket
-import stat
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -95,6 +93,8 @@ app.add_typer(mutations_app, name="mutations")
 sandbox_app = typer.Typer(help="Test mode: act as the customer.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(qris_app, name="qris")
+secrets_app = typer.Typer(help="The key that encrypts the stored webhook secrets.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -115,8 +115,9 @@ def _settings() -> Settings:
         raise typer.Exit(code=2) from None
 
 
-def _database(settings: Settings, *, create: bool = False) -> Database:
-    """The database, migrated (an up-to-date schema costs one version lookup).
+def _database(settings: Settings, *, create: bool = False, require_key: bool = True) -> Database:
+    """The database, migrated (an up-to-date schema costs one version lookup), with its secret
+    key loaded (see ``_load_secret_key``; ``require_key=False``: only if something needs it).
 
     A SQLite file that does not exist yet is created only by ``kasir migrate`` or with
     ``--create``: ``KASIR_HOME`` is relative to the current folder, and a command run from
@@ -137,7 +138,27 @@ def _database(settings: Settings, *, create: bool = False) -> Database:
         raise typer.Exit(code=2)
     db = Database(build_engine(settings.resolved_database_url))
     upgrade(db.engine)
+    # A command allowed to create a SQLite database may create its key file too (`make run`).
+    _load_secret_key(db, settings, create_key=create and path is not None, require_key=require_key)
     return db
+
+
+def _load_secret_key(db: Database, settings: Settings, *, create_key: bool, require_key: bool) -> None:
+    """Every command checks the key against the database before doing anything: a node with a
+    missing or wrong key stops here, saying so, instead of failing (or signing nonsense) later.
+    Notes (a key generated, clear secrets encrypted) go to stderr: stdout may be --json."""
+    from rich.markup import escape
+
+    from kasir import secrets_at_rest
+
+    try:
+        notes = secrets_at_rest.load_key(db, settings, create_key=create_key, require_key=require_key)
+    except secrets_at_rest.SecretKeyError as exc:
+        db.dispose()
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    for note in notes:
+        err_console.print(escape(note), highlight=False, soft_wrap=True)
 
 
 def _fail(exc: KasirError) -> typer.Exit:
@@ -180,7 +201,9 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, ids: 
 def migrate() -> None:
     """Create the database, or bring its schema up to date (safe to run any number of times)."""
     settings = _settings()
-    db = _database(settings, create=True)
+    # No key needed while nothing is stored that needs one: nodes of a new PostgreSQL migrate
+    # before their operator has chosen it (each node stops at start until it is set).
+    db = _database(settings, create=True, require_key=False)
     db.dispose()
     console.print(f"database is up to date: {_safe_url(settings)}")
 
@@ -230,6 +253,13 @@ def serve(
         console.print("  method qris     off: set KASIR_PLATFORM_QRIS to your static QRIS (or `demo`)")
     elif is_demo(settings.platform_qris):
         console.print("  method qris     [yellow]DEMO QRIS[/yellow] (not payable; pay in test mode with the sandbox)")
+    if settings.webhook_allow_private_networks:
+        # `make run` turns it on (local development); a production server must not have it.
+        console.print(
+            "  callback URLs   [yellow]loopback and private networks allowed[/yellow] "
+            "(KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1: local development only)",
+            soft_wrap=True,
+        )
     if no_worker:
         console.print("  background work: off (--no-worker)")
     application = create_app(settings, database=db, background=not no_worker)
@@ -924,6 +954,64 @@ def listen(
                 err_console.print(f"[red]error:[/red] could not remove endpoint {endpoint_id}: {exc}")
 
 
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a fresh key for KASIR_SECRET_KEY (32 random bytes, base64url). Nothing is stored."""
+    from kasir import secrets_at_rest
+
+    typer.echo(secrets_at_rest.new_key())
+
+
+@secrets_app.command("rotate-key")
+def secrets_rotate_key() -> None:
+    """Re-encrypt every stored secret under a new key, in one transaction.
+
+    With KASIR_SECRET_KEY: the new key is KASIR_SECRET_KEY, the old one(s) KASIR_SECRET_KEY_PREVIOUS.
+    With the key file (KASIR_HOME/secret.key): a new key is generated and replaces the file once
+    everything is re-encrypted. Webhook secrets themselves do not change."""
+    from rich.markup import escape
+
+    from kasir import secrets_at_rest
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        done = secrets_at_rest.rotate_key(db, settings)
+    except secrets_at_rest.SecretKeyError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        db.dispose()
+    where = f"the key file {done.key_file}" if done.key_file else "KASIR_SECRET_KEY"
+    console.print(
+        f"re-encrypted {done.rewritten} of {done.stored} stored secrets under key {done.key_id} ({where})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if done.left:
+        err_console.print(
+            f"[yellow]{done.left} secret(s) were written under another key meanwhile[/yellow] (a node still "
+            "running with the old key): restart every node with the new key, then run this again",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print("next:", highlight=False)
+    if done.key_file:
+        console.print(
+            "  restart kasir serve / kasir worker (make run): a running one still holds the old key and cannot "
+            "read what is now stored",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            "  restart every node (kasir serve, kasir worker) with this KASIR_SECRET_KEY; once all run it, "
+            "remove KASIR_SECRET_KEY_PREVIOUS from their environment",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
@@ -933,10 +1021,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_private_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
+    from kasir.private_files import write_private_file
+
+    write_private_file(path, json.dumps(data, indent=2).encode())
 
 
 def main() -> None:

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="When set, /metrics needs 'Authorization: Bearer <token>'."
     )
+    # Secrets at rest (kasir.secrets_at_rest, docs/deploy.md "Secrets at rest").
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Encrypts the webhook, endpoint and forwarder secrets stored in the database: 32 random "
+        "bytes, base64url (`kasir secrets new-key`); the same on every node. Unset: KASIR_HOME/secret.key, "
+        "which `kasir migrate` generates for a SQLite home.",
+    )
+    secret_key_previous: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[],
+        description="Earlier keys, comma-separated, that only decrypt: set during `kasir secrets rotate-key`.",
+    )
 
     # Amount bounds per payment method, integer rupiah. `qris` is the operator's shared QRIS, capped
     # as seed 004 caps it; the merchant-owned channels default to Bank Indonesia's QRIS
@@ -138,6 +149,20 @@ class Settings(BaseSettings):
         # KASIR_DELIVERY_RETRY_SCHEDULE=5,300,1800 as well as a JSON list.
         if isinstance(value, str):
             return [int(part) for part in value.strip().strip("[]").split(",") if part.strip()]
+        return value
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        # Whether a key is well-formed is kasir.secrets_at_rest's to say, when it loads it: a
+        # pydantic error here would print the value, and this one must never be printed.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("log_level", mode="before")

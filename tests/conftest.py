@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 
+from kasir import secrets_at_rest
 from kasir.app import create_app
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
@@ -53,6 +54,20 @@ def _clean_kasir_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("KASIR_") and name != "KASIR_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
+
+
+# The key the stored secrets are encrypted with in tests: loaded in this process (the `kasir`
+# CLI loads it at start; tests write through services directly) and set in the environment for
+# the CLI run in-process and for the processes tests start.
+TEST_SECRET_KEY = "bW9jay1rZXktZm9yLWthc2lyLXRlc3RzLW9ubHktMzI"
+
+
+@pytest.fixture(autouse=True)
+def _secret_key(_clean_kasir_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("KASIR_SECRET_KEY", TEST_SECRET_KEY)
+    replaced = secrets_at_rest.install(secrets_at_rest.Keyring(secrets_at_rest.parse_key(TEST_SECRET_KEY)))
+    yield
+    secrets_at_rest.install(replaced)
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -100,6 +115,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    # The key file too, where `kasir` processes that tests start with KASIR_* stripped from their
+    # environment find it: their KASIR_HOME is tmp_path/"home", as `settings`' is.
+    secrets_at_rest.write_key_file(tmp_path / "home" / secrets_at_rest.KEY_FILE, TEST_SECRET_KEY)
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         shutil.copy(template, tmp_path / "kasir.db")
@@ -133,6 +151,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Method `qris` is available only with a platform QRIS. A real-looking one, since the
         # labelled demo QRIS serves test mode only (tests that need the demo set it).
         platform_qris=VALID_QRIS,
+        secret_key=TEST_SECRET_KEY,
     )
 
 

@@ -8,6 +8,7 @@ deadlocking when a read lock is upgraded. PostgreSQL is used through psycopg 3.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from kasir.db.fastpath import Query, convert
 from kasir.db.loop_reads import LoopReads
+from kasir.private_files import create_private_file, tighten
 
 T = TypeVar("T")
 
@@ -64,7 +66,14 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
         sqlite_synchronous = "NORMAL"
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # The file holds money and secrets: created 0600 (in a folder created 0700) before SQLite
+        # opens it, since SQLite gives its -wal and -shm files the main file's mode. A database an
+        # older Kasir created readable to others is tightened, with whatever companions it has.
+        database = Path(parsed.database)
+        create_private_file(database)
+        for suffix in ("-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                tighten(database.with_name(database.name + suffix))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

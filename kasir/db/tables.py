@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from kasir.db.types import UTCDateTime
+from kasir.secrets_at_rest import SecretColumn
 
 # Stable constraint names, so migrations can refer to them on both backends.
 metadata = MetaData(
@@ -75,22 +76,22 @@ Index(
     postgresql_where=api_keys.c.revoked_at.is_(None),
 )
 
-# Per merchant and mode: the webhook secret (kept in clear: HMAC signing needs it), the default
-# callback URL and the dialect, as seed 004's "Pengaturan → Webhook".
+# Per merchant and mode: the webhook secret (encrypted, kasir.secrets_at_rest: HMAC signing needs
+# it back), the default callback URL and the dialect, as seed 004's "Pengaturan → Webhook".
 webhook_settings = Table(
     "webhook_settings",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
     Column("mode", String(4), nullable=False),
-    Column("secret", String(100), nullable=False),
+    Column("secret", SecretColumn("webhook_settings.secret"), nullable=False),
     Column("default_callback_url", Text, nullable=True),
     Column("dialect", String(20), nullable=False, server_default="bayargg"),
     # Which events go to the callback URL: bayar.gg calls back on payment.paid only.
     Column("event_types", Text, nullable=False, server_default='["payment.paid"]'),
     # During a rotation the old secret stays valid for a grace period; dialects that carry
     # several signatures sign with both until it ends.
-    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret", SecretColumn("webhook_settings.previous_secret"), nullable=True),
     Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("merchant_id", "mode"),
@@ -196,8 +197,8 @@ endpoints = Table(
     Column("url", Text, nullable=False),
     Column("dialect", String(20), nullable=False),
     Column("description", Text, nullable=True),
-    Column("secret", String(100), nullable=False),
-    Column("previous_secret", String(100), nullable=True),
+    Column("secret", SecretColumn("endpoints.secret"), nullable=False),
+    Column("previous_secret", SecretColumn("endpoints.previous_secret"), nullable=True),
     Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     Column("event_types", Text, nullable=True),  # JSON list; NULL means every event
     Column("rate_limit", Integer, nullable=True),  # deliveries per second; NULL means unlimited
@@ -321,7 +322,8 @@ Index(
 Index("ix_mutations_merchant_status", mutations.c.merchant_id, mutations.c.mode, mutations.c.status, mutations.c.id)
 
 # The signed ingress for mutation forwarders (a phone app relaying bank notifications, a
-# statement service): one per merchant and mode. The secret is an HMAC key, so it is kept in clear.
+# statement service): one per merchant and mode. The secret is an HMAC key, so it is kept
+# encrypted rather than hashed (kasir.secrets_at_rest).
 mutation_forwarders = Table(
     "mutation_forwarders",
     metadata,
@@ -329,7 +331,7 @@ mutation_forwarders = Table(
     Column("public_id", String(40), nullable=False, unique=True),
     Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
     Column("mode", String(4), nullable=False),
-    Column("secret", String(100), nullable=False),
+    Column("secret", SecretColumn("mutation_forwarders.secret"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("rotated_at", UTCDateTime, nullable=False),
     UniqueConstraint("merchant_id", "mode"),
@@ -414,12 +416,12 @@ download_grants = Table(
 )
 
 # Keys this installation generates for itself and shares between its nodes through the
-# database (signing download links). Not merchants' secrets.
+# database (signing download links). Not merchants' secrets, but signing keys: encrypted too.
 instance_secrets = Table(
     "instance_secrets",
     metadata,
     Column("name", String(40), primary_key=True),
-    Column("secret", String(100), nullable=False),
+    Column("secret", SecretColumn("instance_secrets.secret"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -146,10 +146,8 @@ def _api(method: str, url: str, api_key: str, payload: dict[str, Any] | None = N
         except ValueError:
             detail = {}
         message = detail.get("error") or error.reason
-        hint = ""
-        if detail.get("code") == "unsafe_url":
-            hint = " (a local listener needs KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1 on that server)"
-        raise RegistrationError(f"{method} {url}: {error.code} {message}{hint}") from None
+        # The server's own refusal of a loopback URL says how to allow it (kasir.delivery.ssrf).
+        raise RegistrationError(f"{method} {url}: {error.code} {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise RegistrationError(f"{method} {url}: {exc}") from None
     return json.loads(raw) if raw else {}

@@ -2,8 +2,10 @@
 
 A blob's key is the SHA-256 of its bytes, so the same file uploaded twice is stored once and a
 key never points at other bytes than the ones it was made for. Writes go to a temporary file that
-is fsynced and renamed into place: a crash leaves either the whole blob or nothing. Several API
-nodes need this folder on shared storage (docs/deploy.md).
+is fsynced and renamed into place: a crash leaves either the whole blob or nothing. Blobs are what
+merchants sell, so they are private to Kasir's user: files 0600 (``mkstemp`` makes them so, and
+the rename keeps it), folders 0700. Several API nodes need this folder on shared storage
+(docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kasir.errors import InvalidRequest, PayloadTooLarge
+from kasir.private_files import make_private_dir
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
@@ -46,7 +49,7 @@ class MediaStore:
     def put_stream(self, source: BinaryIO, *, max_bytes: int) -> StoredBlob:
         """Copy ``source`` in, hashing as it goes; an empty source or more than ``max_bytes`` is
         refused (400 / 413) and leaves nothing behind."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -67,7 +70,7 @@ class MediaStore:
                 raise InvalidRequest("the file is empty", field="file", code="file_empty")
             key = digest.hexdigest()
             target = self.path(key)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(target.parent)
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
@@ -78,7 +81,7 @@ class MediaStore:
         target = self.path(key)
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(target.parent)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as tmp:

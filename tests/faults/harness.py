@@ -46,7 +46,7 @@ import requests
 import sqlalchemy as sa
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.conftest import IN_CI, free_port
+from tests.conftest import IN_CI, TEST_SECRET_KEY, free_port
 from tests.receivers import Reply, answer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,6 +117,8 @@ def kasir_env(home: Path, database_url: str | None = None, **settings: str) -> d
         KASIR_PLATFORM_QRIS="demo",
         KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS="1",
         KASIR_RATE_LIMIT="0",
+        # The suite's key: the secrets its nodes store are encrypted with it (docs/deploy.md).
+        KASIR_SECRET_KEY=TEST_SECRET_KEY,
         KASIR_DELIVERY_TIMEOUT=str(DELIVERY_TIMEOUT),
         KASIR_DELIVERY_RETRY_SCHEDULE=RETRY_SCHEDULE,
         KASIR_WORKER_POLL_INTERVAL="0.5",
