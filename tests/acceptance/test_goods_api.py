@@ -798,7 +798,8 @@ def test_a_live_key_cannot_use_a_test_item(client: TestClient, db: Database, mer
 
 def test_create_payment_with_valid_items(client: TestClient, db: Database, merchant: NewMerchant) -> None:
     """The merchant's own active file, content and image are accepted and kept on the payment;
-    the product photo shows on the pay page at a same-origin /media URL that serves it."""
+    the product photo shows on the pay page (as its thumbnail) at a same-origin /media URL that
+    serves it."""
     key = merchant.test_api_key
     file_id, content_id, image_id = (make_item(client, key, kind) for kind in ("file", "content", "image"))
     payment = create(client, key, file_id=file_id, content_id=content_id, product_image_id=image_id)
@@ -814,9 +815,12 @@ def test_create_payment_with_valid_items(client: TestClient, db: Database, merch
     assert shown["has_content"] is True
     photo = shown["product_image"]
     assert photo["url"].startswith("/media/img_")
-    assert photo["url"] in page(client, payment["invoice_id"])
+    assert photo["thumbnail_url"].startswith("/media/img_")
+    assert photo["thumbnail_url"] in page(client, payment["invoice_id"])
     served, _ = fetch_webp(client, photo["url"])
     assert served.size == (photo["width"], photo["height"])
+    thumbnail, _ = fetch_webp(client, photo["thumbnail_url"])
+    assert max(thumbnail.size) <= max(served.size)
 
 
 def test_create_payment_refuses_an_id_that_is_not_a_number(
