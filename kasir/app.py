@@ -13,9 +13,8 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from kasir import __version__, secrets_at_rest
-from kasir.api import errors
+from kasir.api import errors, openapi
 from kasir.api.body import BodySizeLimit
-from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.headers import SecurityHeaders
 from kasir.api.ratelimit import build_rate_limiter
 from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, store, webhooks
@@ -144,30 +143,5 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.add_middleware(PublicRateLimit)
     # Outermost, so that answers made by the middleware above (413, 429) carry the headers too.
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
-    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.document(app, settings)  # type: ignore[method-assign]
     return app
-
-
-# What needs no API key: probes, QR images, and the buyer's side (the invoice link is the key).
-_PUBLIC_PATHS = frozenset({"/health", "/metrics", "/qr.png", "/qr.svg", "/pay", "/pay/status"})
-_PUBLIC_PREFIXES = ("/download/", "/media/")
-
-
-def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
-    """The generated document, plus the API-key schemes every merchant route accepts."""
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-        for path, operations in schema["paths"].items():
-            if path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES):
-                continue
-            for operation in operations.values():
-                if path.startswith(mutations.FORWARDERS_PREFIX):
-                    # Signed with the forwarder's secret instead of an API key.
-                    operation["security"] = []
-                    continue
-                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
-        app.openapi_schema = schema
-    return app.openapi_schema

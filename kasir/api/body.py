@@ -1,11 +1,15 @@
 """Request bodies as bayar.gg's clients send them: JSON (fetch, requests, json_encode), form
 fields (PHP arrays, jQuery) and multipart (curl with CURLOPT_POSTFIELDS as an array).
-Plus the 64 KiB cap, enforced before anything reads the body."""
+Plus what every request is held to before a route reads it: the 64 KiB cap, JSON at most
+``MAX_JSON_DEPTH`` deep, and no control characters in any text (path, query, fields)."""
 
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -16,11 +20,29 @@ from kasir.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
+# The deepest body any route takes is three levels ({"mutations": [{…}]}, {"items": [{…}]});
+# 32 leaves room for any client's wrapping, and is far from the ~1,000 levels where the json
+# module's recursion overflows the stack (a 2 KB body of brackets did, answering 500).
+MAX_JSON_DEPTH = 32
+# C0 control characters but tab, line feed and carriage return, which text legitimately holds.
+# No name, note or id a person types has one; PostgreSQL refuses NUL outright (the driver raised,
+# a 500) while SQLite stored it; ESC and the rest are terminal escapes in logs and invisible on
+# the pay page. Refused wherever request text is parsed, so both databases see the same input.
+# DEL and the C1 range are left alone: they are not C0, and both databases store them.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The same characters in a raw query string: percent-encoded (as clients send them) or bare.
+_QUERY_CONTROL_CHARACTER = re.compile(rb"%(?:0[0-8bcef]|1[0-9a-f])|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.IGNORECASE)
+# A JSON string, closed or not (an unclosed one runs to the end, so the scan stays linear on any
+# input), or a bracket: what the depth scan needs to see of a body.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
-def _reject_float(value: str) -> Any:
-    # Money is integer rupiah: a JSON number with a fraction or exponent must not turn into a
-    # float on its way to an amount. Kept as text, so the field validator names the problem.
-    return value
+
+def _exact_number(value: str) -> Decimal:
+    # Money is integer rupiah: a JSON number with a fraction or an exponent (or NaN, Infinity)
+    # must not turn into a float on its way to an amount. A Decimal is exact, no amount or id
+    # check takes one, and no text check either: kept as its text, it slipped into text fields.
+    return Decimal(value)
 
 
 async def read_params(request: Request, *, files: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -54,9 +76,94 @@ async def read_json_or_form(request: Request) -> Any:
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_float=_reject_float, parse_constant=_reject_float)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Decoded as json.loads decodes bytes (UTF-8, -16 or -32 by the first bytes), so that the
+        # depth scan reads the same text the parser will.
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except UnicodeDecodeError as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+    try:
+        return loads(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def loads(text: str, *, field: str | None = None) -> Any:
+    """``json.loads`` for request input: ValueError when it is not JSON, InvalidRequest when it
+    nests deeper than ``MAX_JSON_DEPTH`` (checked before parsing: the parser recurses) or when a
+    key or string in it holds a control character. ``field``: where the JSON came from when it is
+    a field's value rather than the body (the form field ``items``)."""
+    # Fewer brackets than the limit cannot nest deeper than it: small bodies skip the scan.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"{field or 'the body'}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+            field=field,
+            code="json_too_deep",
+        )
+    value = json.loads(text, parse_float=_exact_number, parse_constant=_exact_number)
+    # The parser refuses raw control characters in strings, so only an escape (\u0000, \b, \f)
+    # can bring one in: text without a backslash has none, and most bodies are spared the walk.
+    if "\\" in text:
+        reject_control_characters(value, field)
+    return value
+
+
+def json_depth(text: str) -> int:
+    """How deep the JSON text's arrays and objects nest, found without parsing it: strings are
+    cut out (their brackets do not count), then the brackets left are counted. Text that closes
+    more than it opened is not JSON, and the parser stops at its first stray bracket, so the
+    count does not go below 0."""
+    depth = deepest = 0
+    for char in _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def reject_control_characters(value: Any, field: str | None = None) -> None:
+    """InvalidRequest (400 ``control_character``) naming the first string in ``value`` (parsed
+    JSON: ``items.0.name``) that holds a C0 control character other than tab, LF and CR. A key
+    that holds one is named by the object it is in."""
+    if isinstance(value, str):
+        if CONTROL_CHARACTER.search(value):
+            raise control_character(field or "body", value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if CONTROL_CHARACTER.search(key):
+                raise control_character(field or "body", key)
+            reject_control_characters(item, f"{field}.{key}" if field else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_control_characters(item, f"{field}.{index}" if field else str(index))
+
+
+def control_character(field: str, text: str) -> InvalidRequest:
+    found = CONTROL_CHARACTER.search(text)
+    char = f" U+{ord(found.group()):04X}" if found else ""
+    return InvalidRequest(
+        f"{field} contains the control character{char}; of those, text may hold only tab, LF and CR",
+        field=field,
+        code="control_character",
+    )
+
+
+def url_control_character(scope: Scope) -> InvalidRequest | None:
+    """The refusal for a request whose path or query string holds a control character (a
+    ``%00`` in an id or a search): every path and query parameter is checked in one place."""
+    path: str = scope.get("path", "")
+    if CONTROL_CHARACTER.search(path):
+        # Routing has not happened yet, so the path parameter has no name here: the path it is.
+        return control_character("path", path)
+    query: bytes = scope.get("query_string", b"")
+    if _QUERY_CONTROL_CHARACTER.search(query):
+        for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if CONTROL_CHARACTER.search(key):
+                return control_character("query", key)
+            if CONTROL_CHARACTER.search(value):
+                return control_character(key, value)
+    return None
 
 
 async def _form_fields(request: Request, files: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -67,13 +174,21 @@ async def _form_fields(request: Request, files: frozenset[str] = frozenset()) ->
     for key, value in form.multi_items():
         if isinstance(value, UploadFile) and key not in files:
             raise InvalidRequest(f"{key}: file uploads are not accepted here", field=key)
+        if CONTROL_CHARACTER.search(key):
+            raise control_character("body", key)
+        # An upload's own filename is not checked: clients percent-encode it, and the catalog
+        # cleans it of control characters as it cleans it of paths.
+        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
+            raise control_character(key, value)
         fields[key] = value
     return fields
 
 
 class BodySizeLimit:
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming
-    (a chunked body has no length to check up front)."""
+    (a chunked body has no length to check up front). Being the middleware in front of every
+    route (the pay page, /static and unknown paths too), it also refuses a path or query string
+    with a control character (400 ``control_character``), before any route parses either."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         """``larger``: path prefixes that take bigger bodies (a batch of 1,000 mutations)."""
@@ -90,6 +205,10 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        refused = url_control_character(scope)
+        if refused is not None:
+            await error_response(400, refused.message, refused.code, field=refused.field)(scope, receive, send)
             return
         max_bytes = self.limit_for(scope["path"]) if self.larger else self.max_bytes
         too_large = PayloadTooLarge(f"request body is larger than {max_bytes} bytes")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kasir.api.body import loads
 from kasir.api.errors import describe_validation_error
 from kasir.errors import InvalidRequest
 from kasir.money import whole_rupiah
@@ -21,6 +21,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+# Ids have at most 15 digits, as text or as a JSON number: a larger number names no row, and
+# would not fit the database's integer (SQLite and psycopg raised on it: a 500).
+MAX_ID = 10**15 - 1
+
+
 def optional_id(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -28,7 +33,7 @@ def optional_id(value: Any) -> int | None:
         raise ValueError("must be a positive integer id")
     if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,15}\s*", value)):
         number = int(value)
-        if number > 0:
+        if 0 < number <= MAX_ID:
             return number
     raise ValueError("must be a positive integer id")
 
@@ -134,13 +139,19 @@ def parse(model: type[BaseModel], params: dict[str, Any]) -> Any:
         raise InvalidRequest(message, field=field, code=code) from None
 
 
+# The calendar's first and last days have no WIB midnight in UTC (datetime overflows, a 500): a
+# filter from or to them is a filter from or to the next day in, where no payment is either.
+_FIRST_DAY, _LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
+
+
 def parse_date(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _bad_date(field)
+        day = date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _bad_date(field)
     except ValueError:
         return _bad_date(field)
+    return min(max(day, _FIRST_DAY), _LAST_DAY)
 
 
 def query_count(value: str | None, field: str, default: int, *, low: int) -> int:
@@ -206,7 +217,10 @@ class SampleEventBody(BaseModel):
 class RecoverBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: str = Field(description="ISO 8601 time or unix seconds: failed deliveries from then on are sent again")
+    # min_length: an empty since is no time at all (it reached the route as None, a 500).
+    since: str = Field(
+        min_length=1, description="ISO 8601 time or unix seconds: failed deliveries from then on are sent again"
+    )
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
@@ -218,9 +232,10 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         moment = datetime.fromtimestamp(int(text), UTC) if re.fullmatch(r"[0-9]{1,12}", text) else None
         if moment is None:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # In the try: year 1 east of UTC or 9999 west of it has no UTC time (OverflowError).
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidRequest(f"{field} must be an ISO 8601 time or unix seconds", field=field) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def whole_number(value: Any, low: int, high: int) -> int:
@@ -274,10 +289,11 @@ class StoreOrderBody(BaseModel):
     @field_validator("items", mode="before")
     @classmethod
     def _items(cls, value: Any) -> Any:
-        # Forms carry the list as one JSON field.
+        # Forms carry the list as one JSON field, held to what a JSON body is held to (its depth,
+        # no control characters); those refusals are InvalidRequest, which pydantic lets through.
         if isinstance(value, str):
             try:
-                return json.loads(value)
+                return loads(value, field="items")
             except ValueError:
                 raise ValueError("must be a JSON list of {name, quantity, price}") from None
         return value

@@ -26,39 +26,7 @@ router = APIRouter(tags=["mutations"])
 MUTATIONS_PREFIX = "/v1/mutations"
 FORWARDERS_PREFIX = "/v1/forwarders/"
 
-_CREDIT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["channel", "amount", "reference"],
-    "properties": {
-        "channel": {"type": "string", "enum": list(METHODS)},
-        "amount": {"type": "integer", "minimum": 1, "description": "Whole rupiah"},
-        "reference": {"type": "string", "maxLength": 100, "description": "The provider's id of the credit"},
-        "occurred_at": {
-            "type": "string",
-            "description": "Unix seconds, ISO 8601, or 'YYYY-MM-DD HH:MM:SS' in WIB; default: now",
-        },
-        "description": {"type": "string", "maxLength": 500},
-    },
-}
-_BATCH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        _CREDIT_SCHEMA,
-                        {"type": "array", "items": _CREDIT_SCHEMA, "maxItems": 1000},
-                        {
-                            "type": "object",
-                            "properties": {"mutations": {"type": "array", "items": _CREDIT_SCHEMA, "maxItems": 1000}},
-                        },
-                    ]
-                }
-            }
-        },
-    }
-}
+# The bodies (a credit, a list of them, or {"mutations": [...]}) are documented in kasir.api.openapi.
 
 
 def _answer(outcomes: list[Outcome]) -> dict[str, Any]:
@@ -80,9 +48,7 @@ async def _ingest(state: AppState, reporter: Reporter, body: Any) -> dict[str, A
     return _answer(outcomes)
 
 
-@router.post(
-    MUTATIONS_PREFIX, summary="Report credits on your accounts (one, or up to 1,000)", openapi_extra=_BATCH_BODY
-)
+@router.post(MUTATIONS_PREFIX, summary="Report credits on your accounts (one, or up to 1,000)")
 async def report_mutations(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
     body = await read_json_or_form(request)
@@ -92,7 +58,6 @@ async def report_mutations(request: Request, caller: Principal = Depends(princip
 @router.post(
     FORWARDERS_PREFIX + "{forwarder_id}/mutations",
     summary="Signed ingress for mutation forwarders (X-Kasir-Signature: sha256=<hex HMAC of the body>)",
-    openapi_extra=_BATCH_BODY,
 )
 async def forwarded_mutations(request: Request, forwarder_id: str) -> dict[str, Any]:
     state = app_state(request)

@@ -38,32 +38,6 @@ def image_body_limit(max_image_bytes: int) -> int:
     return max_image_bytes * 4 // 3 + 64 * 1024
 
 
-_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "nominal": {"type": "integer", "minimum": 1, "description": "Rupiah to embed"},
-        "qris": {"type": "string", "description": "The QRIS string (one of qris, image, image_url)"},
-        "image": {"type": "string", "description": "Base64 QR image, or a file in multipart (PNG, JPEG, GIF, WebP)"},
-        "image_url": {"type": "string", "format": "uri", "description": "URL of a QR image"},
-    },
-}
-_CONVERT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {**_BODY_SCHEMA, "required": ["nominal"]}},
-            "multipart/form-data": {
-                "schema": {
-                    **_BODY_SCHEMA,
-                    "properties": {**_BODY_SCHEMA["properties"], "image": {"type": "string", "format": "binary"}},
-                    "required": ["nominal"],
-                }
-            },
-        },
-    }
-}
-
-
 async def _qris_from(state: AppState, params: dict[str, Any]) -> str:
     """The QRIS text the request names, by string, by image, or by image URL: exactly one."""
     given = [name for name in SOURCES if params.get(name) not in (None, "")]
@@ -144,9 +118,8 @@ def _nominal(params: dict[str, Any], maximum: int) -> int:
     return nominal
 
 
-@bayargg_route(
-    router, "qris-convert", ["POST"], summary="Static QRIS → dynamic QRIS with the amount", openapi_extra=_CONVERT_BODY
-)
+# The body (JSON, a form or multipart with the image as a file) is documented in kasir.api.openapi.
+@bayargg_route(router, "qris-convert", ["POST"], summary="Static QRIS → dynamic QRIS with the amount")
 async def qris_convert(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
     params = await read_params(request, files=frozenset({"image"}))
