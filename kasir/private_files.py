@@ -11,6 +11,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -55,14 +56,16 @@ def tighten(path: Path) -> None:
             os.chmod(path, mode & 0o700)
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``, atomically and durably: a crash leaves the old file or the
-    new one, never half of either (the secret key must not be lost to a power cut)."""
+def write_private_file(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Replace ``path`` with ``data`` (bytes, or chunks of them), atomically and durably: a crash
+    leaves the old file or the new one, never half of either (the secret key must not be lost to
+    a power cut, nor an uploaded file be served half written)."""
     make_private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                tmp.write(chunk)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kasir.errors import InvalidRequest, PayloadTooLarge
-from kasir.private_files import make_private_dir
+from kasir.private_files import make_private_dir, write_private_file
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
@@ -81,15 +81,4 @@ class MediaStore:
         target = self.path(key)
         if target.exists():
             return
-        make_private_dir(target.parent)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                for chunk in chunks:
-                    tmp.write(chunk)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_private_file(target, chunks)
