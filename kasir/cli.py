@@ -95,8 +95,10 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(qris_app, name="qris")
 secrets_app = typer.Typer(help="The key that encrypts the stored webhook secrets.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a key, a secret or a path is printed on one line whatever the width (piped output
+# is 80 columns), so that it can be copied; tables still fit the terminal.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DEMO_USERNAME = "demo"
 DEMO_KEY_FILE = "demo-merchant.json"

@@ -22,8 +22,10 @@ from kasir.qris.info import info
 qris_app = typer.Typer(
     help="Read, check and convert QRIS strings and QR images.", no_args_is_help=True, rich_markup_mode=None
 )
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a key, a secret or a path is printed on one line whatever the width (piped output
+# is 80 columns), so that it can be copied; tables still fit the terminal.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a local file may be a full-resolution photo
 

@@ -238,3 +238,16 @@ def test_merchant_list_shows_every_username_whole_in_a_narrow_terminal(run: Invo
     assert "warung_bu_sri" in narrow.stdout
     assert "…" not in narrow.stdout
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
+
+
+def test_keys_and_paths_are_printed_on_one_line_when_piped(tmp_path: Path) -> None:
+    """Piped output is 80 columns wide to rich; a key or a path cut in two cannot be copied."""
+    home = tmp_path / ("a-rather-long-folder-name-for-a-data-folder" * 2)
+    env = {"KASIR_HOME": str(home), "COLUMNS": "80"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"], env=env).exit_code == 0
+    shown = runner.invoke(app, ["demo"], env=env)
+    assert shown.exit_code == 0, shown.output
+    saved = json.loads((home / "demo-merchant.json").read_text())
+    assert saved["test_api_key"] in shown.stdout
+    assert str(home / "demo-merchant.json") in shown.stdout
