@@ -1028,6 +1028,17 @@ def _write_private_json(path: Path, data: dict[str, Any]) -> None:
     write_private_file(path, json.dumps(data, indent=2).encode())
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def forward(ctx: typer.Context) -> None:
+    """The phone forwarder (Termux): pair, run, status. Its own --help says more (docs/forwarder.md)."""
+    from kasir.forward import main as forward_main
+
+    raise typer.Exit(forward_main(ctx.args, prog="kasir forward"))
+
+
 def main() -> None:
     app()
 
