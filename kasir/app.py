@@ -17,7 +17,19 @@ from kasir.api import errors, openapi
 from kasir.api.body import BodySizeLimit
 from kasir.api.headers import SecurityHeaders
 from kasir.api.ratelimit import build_rate_limiter
-from kasir.api.routes import account, deliveries, goods, metrics, mutations, payments, providers, qris, store, webhooks
+from kasir.api.routes import (
+    account,
+    deliveries,
+    goods,
+    metrics,
+    mutations,
+    payments,
+    providers,
+    qris,
+    sources,
+    store,
+    webhooks,
+)
 from kasir.api.state import AppState
 from kasir.api.throttle import AuthThrottle, ClientAddresses, PublicRateLimit
 from kasir.config import Settings
@@ -123,6 +135,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(qris.router)
     app.include_router(goods.router)
     app.include_router(store.router)
+    app.include_router(sources.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
@@ -136,6 +149,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
         larger={
             mutations.MUTATIONS_PREFIX: batch_limit,
             mutations.FORWARDERS_PREFIX: batch_limit,
+            sources.SOURCES_PREFIX + "/": settings.max_source_body_bytes,
             **{path: qris.image_body_limit(settings.max_qr_image_bytes) for path in qris.IMAGE_PATHS},
             **goods.upload_body_limits(settings.max_file_bytes, settings.max_image_bytes),
         },

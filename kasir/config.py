@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         description="Pollers to run, comma-separated 'module:factory' (see docs/mutations.md).",
     )
 
+    # Payment sources: the merchant's phones forwarding the apps' notifications (docs/sources.md).
+    source_silent_after: float = Field(
+        default=120, gt=0, description="Seconds without a notification or heartbeat before a source is silent."
+    )
+    max_source_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest body of a notification batch (500 notifications)."
+    )
+
     # QRIS images (qris-convert, qris-info).
     max_qr_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest QR image accepted.")
     qr_fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds to fetch an image_url, in all.")

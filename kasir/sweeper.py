@@ -1,5 +1,6 @@
 """The background sweeper of `kasir serve` and `kasir worker`: expires pending payments past
-due, forgets old idempotency keys, and trims the attempt log to its retention period.
+due, marks payment sources that stopped reporting silent, forgets old idempotency keys, and
+trims the attempt log to its retention period.
 
 Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
 backlog never holds the SQLite write lock for long.
@@ -19,6 +20,7 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.delivery.queue import forget_attempts_older_than
 from kasir.payments.service import expire_due
+from kasir.sources import health
 
 log = logging.getLogger("kasir.sweeper")
 
@@ -37,6 +39,9 @@ async def sweep_once(db: Database, settings: Settings) -> int:
         if count < BATCH:
             break
     now = utcnow()
+    silenced = await db.write(lambda conn: health.sweep(conn, now, settings.source_silent_after))
+    if silenced:
+        log.warning("%d payment source(s) went silent", silenced)
     await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
     await db.write(lambda conn: forget_attempts_older_than(conn, now - timedelta(days=settings.attempt_retention_days)))
     return expired

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from kasir.api.deps import SECURITY_SCHEMES
 from kasir.api.routes.mutations import FORWARDERS_PREFIX
 from kasir.api.routes.providers import CallbackUrlBody
+from kasir.api.routes.sources import SOURCES_PREFIX, TOKEN_OPERATIONS
 from kasir.api.schemas import (
     MAX_ID,
     CreatePaymentBody,
@@ -54,13 +55,17 @@ from kasir.payments.mutations import MAX_AMOUNT as MAX_CREDIT
 from kasir.payments.mutations import MAX_BATCH, MAX_DESCRIPTION, MAX_REFERENCE
 from kasir.payments.mutations import STATUSES as MUTATION_STATUSES
 from kasir.payments.stats import PERIODS
+from kasir.sources import automation
+from kasir.sources.notifications import MAX_CLIENT_ID, MAX_ITEMS, MAX_TEXT
+from kasir.sources.notifications import MAX_TITLE as MAX_NOTIFICATION_TITLE
+from kasir.sources.registry import MAX_APPS, MAX_NAME, MAX_PACKAGE
 from kasir.store.orders import STATUSES as ORDER_STATUSES
 
 # What needs no API key: probes, QR images, and the buyer's side (the invoice link is the key).
-PUBLIC_PATHS = frozenset({"/health", "/metrics", "/qr.png", "/qr.svg", "/pay", "/pay/status"})
+PUBLIC_PATHS = frozenset({"/health", "/metrics", "/qr.png", "/qr.svg", "/pay", "/pay/status", "/forward.py"})
 PUBLIC_PREFIXES = ("/download/", "/media/")
 # Answered without the database, so never with its 503.
-_NO_DATABASE = frozenset({"/health", "/qr.png", "/qr.svg"})
+_NO_DATABASE = frozenset({"/health", "/qr.png", "/qr.svg", "/forward.py"})
 
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
@@ -435,6 +440,71 @@ _BATCH = {
         ),
     ]
 }
+# Payment sources (kasir.sources): an Android package to the channel its credits land on.
+_PACKAGE = r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+$"
+_APPS = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": MAX_APPS,
+    "propertyNames": {"pattern": _PACKAGE, "maxLength": MAX_PACKAGE},
+    "additionalProperties": _enum(METHODS),
+    "description": "Each app's package to the channel its credits land on",
+    "examples": [{"com.gojek.gopaymerchant": "gopay_qris", "id.co.bri.brimo": "qris_user"}],
+}
+_SOURCE_NAME = _string(stripped(MAX_NAME, blank=False), description="What the owner calls the phone")
+_SOURCE = _object({"name": _SOURCE_NAME, "apps": _APPS}, ("name", "apps"))
+_SOURCE_CHANGE = _object({"name": _SOURCE_NAME, "apps": _APPS}, closed=True, minProperties=1)
+# One notification; a malformed one is answered ``invalid`` on its own, so the batch's items may
+# be anything (kasir.sources.notifications).
+_NOTIFICATION = _object(
+    {
+        "package": _string(_PACKAGE, maxLength=MAX_PACKAGE),
+        "title": _nullable(_string(maxLength=MAX_NOTIFICATION_TITLE)),
+        "text": _nullable(_string(maxLength=MAX_TEXT)),
+        "big_text": _nullable(_string(maxLength=MAX_TEXT)),
+        "posted_at": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "description": "Unix milliseconds, or ISO 8601 (WIB without an offset)",
+        },
+        "id": {"anyOf": [_string(maxLength=MAX_CLIENT_ID), {"type": "integer"}]},
+    },
+    ("package", "posted_at"),
+)
+_NOTIFICATIONS = {
+    "anyOf": [
+        _NOTIFICATION,
+        {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": {"anyOf": [_NOTIFICATION, _ref("JsonValue")]}},
+        _object({"notifications": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS}}, ("notifications",)),
+    ]
+}
+_HEARTBEAT = _object(
+    {
+        "forwarder": _string(maxLength=100, description="What the phone runs, e.g. kasir-forward/1.0"),
+        "queued": {"type": "integer", "minimum": 0, "description": "Notifications waiting on the phone"},
+        "oldest_queued_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    }
+)
+_QRISHOOK = _object(
+    {"event_id": _string(), "notification": {"type": "object"}, "payment": {"type": "object"}},
+    ("notification",),
+    description="QRIS Hook's body as the app sends it",
+)
+_MOOTA = {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {"type": "object"}}
+_TEXT_BODY = {
+    "required": True,
+    "content": {
+        automation.CONTENT_TYPE: {
+            "schema": {"type": "string", "description": "The template GET /v1/sources/{source_id} shows, filled in"}
+        }
+    },
+}
+_NOTIFICATION_ASSIGN = _object(
+    {
+        "invoice_id": _string(NONBLANK, description="The payment the notification pays"),
+        "invoice": _string(NONBLANK, description="The same, by check-payment's name for it"),
+    },
+    anyOf=[{"required": ["invoice_id"]}, {"required": ["invoice"]}],
+)
 # Request bodies of the routes that read theirs by hand and say nothing of it where they are
 # declared (create-payment, the store order, mutations, uploads and qris-convert do, there; the
 # body schemas here replace theirs, which predate the form variants and the text rules).
@@ -464,6 +534,14 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         _object({"amount": {**_whole(1, MAX_CREDIT), "description": "Default: the payment's final amount"}}),
         required=False,
     ),
+    f"POST {SOURCES_PREFIX}": _body(_SOURCE),
+    f"PATCH {SOURCES_PREFIX}/{{source_id}}": _body(_SOURCE_CHANGE),
+    f"POST {SOURCES_PREFIX}/{{source_id}}/notifications": _body(_NOTIFICATIONS),
+    f"POST {SOURCES_PREFIX}/{{source_id}}/heartbeat": _body(_HEARTBEAT, required=False),
+    f"POST {SOURCES_PREFIX}/{{source_id}}/qrishook": _body(_QRISHOOK),
+    f"POST {SOURCES_PREFIX}/{{source_id}}/automation": _TEXT_BODY,
+    f"POST {SOURCES_PREFIX}/{{source_id}}/moota": _body(_MOOTA),
+    f"POST {SOURCES_PREFIX}/{{source_id}}/notifications/{{notification_id}}/assign": _body(_NOTIFICATION_ASSIGN),
 }
 
 # --- query parameters --------------------------------------------------------------------------------
@@ -503,6 +581,10 @@ PARAMETER_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
     "GET /v1/deliveries": {"status": _enum(("pending", "succeeded", "failed"), empty=True)} | _LIMIT,
     **{f"GET {path}": _ACTIVE_ONLY for path in ("/v1/files", "/v1/contents", "/v1/images")},
     **{f"GET /api/list-{name}.php": _ACTIVE_ONLY for name in ("files", "contents", "images")},
+    f"GET {SOURCES_PREFIX}/{{source_id}}/notifications": {
+        "outcome": _enum(("credited", "ignored", "unparsed", "invalid"), empty=True),
+        "limit": _string(rf"^(?:{digits_between(1, 100, max_digits=3)})?$"),
+    },
 }
 
 # --- answers ---------------------------------------------------------------------------------------
@@ -562,6 +644,15 @@ STATUSES: dict[str, dict[int, tuple[str, ...]]] = {
         403: ("subscription_inactive",),
         409: (*_ORDER_STEP, "unique_code_exhausted"),
     },
+    **{operation: {401: ("missing_credentials", "invalid_credentials")} for operation in TOKEN_OPERATIONS},
+    f"GET {SOURCES_PREFIX}/{{source_id}}/notifications": {404: ("notification_not_found",)},
+    f"POST {SOURCES_PREFIX}/{{source_id}}/notifications/{{notification_id}}/reparse": {
+        409: ("already_credited", "not_reparsable")
+    },
+    f"POST {SOURCES_PREFIX}/{{source_id}}/notifications/{{notification_id}}/assign": {
+        404: ("payment_not_found",),
+        409: ("already_credited", "mutation_already_matched", "channel_mismatch", "payment_not_payable"),
+    },
 }
 # What a 404 on a path with an id says, by the parameter.
 _NOT_FOUND = {
@@ -577,6 +668,8 @@ _NOT_FOUND = {
     "order_number": "order_not_found",
     "token": "download_not_found",
     "name": "image_not_found",
+    "source_id": "source_not_found",
+    "notification_id": "notification_not_found",
 }
 # Answers that are not JSON.
 MEDIA_TYPES: dict[str, dict[str, Any]] = {
@@ -585,6 +678,7 @@ MEDIA_TYPES: dict[str, dict[str, Any]] = {
     "GET /media/{name}": {"image/webp": {"schema": {"type": "string", "format": "binary"}}},
     # The file as the merchant uploaded it, typed by its content (PDF, ZIP, …).
     "GET /download/{token}": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    "GET /forward.py": {"text/x-python": {"schema": {"type": "string"}}},
 }
 # JSON answers that are not Kasir's {"success": true, ...}: the providers' own shapes.
 _FOREIGN_SHAPES = frozenset({"POST /callback_urls", "POST /v1/report/hooks/{hook_id}/pings"})
@@ -631,8 +725,9 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
         _fix_success(key, operation)
         generated = {status: answer for status, answer in operation["responses"].items() if status != "422"}
         operation["responses"] = {**generated, **_responses(key, path, operation)}
-        if path.startswith(FORWARDERS_PREFIX):
-            operation["security"] = []  # signed with the forwarder's secret instead of an API key
+        if path.startswith(FORWARDERS_PREFIX) or key in TOKEN_OPERATIONS:
+            # Signed with the forwarder's secret, or the source's token, instead of an API key.
+            operation["security"] = []
         elif not _public(path):
             operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
     # A table entry for an operation that is not there is a route renamed under it: fail loudly.
@@ -835,7 +930,7 @@ def _responses(key: str, path: str, operation: dict[str, Any]) -> dict[str, Any]
     if has_body:
         bad += ["invalid_json", "json_too_deep"]
     codes: dict[int, list[str]] = {400: bad}
-    if not _public(path) and not path.startswith(FORWARDERS_PREFIX):
+    if not _public(path) and not path.startswith(FORWARDERS_PREFIX) and key not in TOKEN_OPERATIONS:
         codes[401] = ["missing_api_key", "invalid_api_key"]
     if not _public(path):
         # Every key, signature or token that fails counts against the client's address.

@@ -458,3 +458,78 @@ store_orders = Table(
 )
 Index("ix_store_orders_merchant_created", store_orders.c.merchant_id, store_orders.c.mode, store_orders.c.created_at)
 Index("ix_store_orders_merchant_status", store_orders.c.merchant_id, store_orders.c.mode, store_orders.c.status)
+
+# --- payment sources: the merchant's phone reporting the apps' "payment received" notifications --
+
+# A source is one phone (or one forwarding app) of a merchant, in one mode (docs/sources.md).
+# ``apps`` maps an app's package to the channel its credits land on, as JSON. The token is shown
+# once: its SHA-256 authenticates a bearer, and because an HMAC needs the key itself, the token is
+# also kept encrypted (kasir.secrets_at_rest) to check signatures with.
+payment_sources = Table(
+    "payment_sources",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("apps", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("signing_key", SecretColumn("payment_sources.signing_key"), nullable=False),
+    # Expected to speak on its own (a phone), not only when money moves (Moota): watched for
+    # silence. Kept from ``apps`` so the health sweep selects by it.
+    Column("watched", Boolean, nullable=False),
+    # new: never heard from; live: heard from within KASIR_SOURCE_SILENT_AFTER; silent: not.
+    Column("state", String(6), nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+    Column("silent_since", UTCDateTime, nullable=True),
+    Column("forwarder", String(100), nullable=True),  # what the last heartbeat said it runs
+    Column("queued", Integer, nullable=True),  # notifications waiting on the phone, as it last said
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("token_rotated_at", UTCDateTime, nullable=False),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint("state IN ('new', 'live', 'silent')", name="state"),
+)
+Index("ix_payment_sources_merchant", payment_sources.c.merchant_id, payment_sources.c.mode)
+# The health sweep reads the live sources by age.
+Index(
+    "ix_payment_sources_state_seen", payment_sources.c.state, payment_sources.c.watched, payment_sources.c.last_seen_at
+)
+
+# Every notification a source reported from an app it watches, as it came: what it became (a
+# credit, ignored, unparsed, invalid) and why. ``fingerprint`` is the SHA-256 of (package, title,
+# text, posted_at): a notification re-sent from a phone's queue is the same row.
+source_notifications = Table(
+    "source_notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("source_id", Id, ForeignKey("payment_sources.id", ondelete="CASCADE"), nullable=False),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("client_id", String(100), nullable=True),  # the forwarder's own id of it
+    Column("package", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("big_text", Text, nullable=True),
+    Column("posted_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("code", String(40), nullable=True),  # why it was ignored, unparsed or invalid
+    Column("parser", String(40), nullable=True),
+    Column("channel", String(20), nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("mutation_id", Id, ForeignKey("mutations.id", ondelete="SET NULL"), nullable=True),
+    Column("reparsed_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint("outcome IN ('credited', 'ignored', 'unparsed', 'invalid')", name="outcome"),
+    UniqueConstraint("source_id", "fingerprint", name="uq_source_notifications_fingerprint"),
+)
+Index(
+    "ix_source_notifications_source_outcome",
+    source_notifications.c.source_id,
+    source_notifications.c.outcome,
+    source_notifications.c.id,
+)

@@ -31,7 +31,9 @@ ORDER_EVENT_TYPES = (
     "order.completed",
     "order.cancelled",
 )
-EVENT_TYPES = frozenset({*PAYMENT_EVENT_TYPES, *ORDER_EVENT_TYPES, "endpoint.disabled", "ping"})
+# A payment source (kasir.sources) stopped reporting, or spoke again.
+SOURCE_EVENT_TYPES = ("source.silent", "source.recovered")
+EVENT_TYPES = frozenset({*PAYMENT_EVENT_TYPES, *ORDER_EVENT_TYPES, *SOURCE_EVENT_TYPES, "endpoint.disabled", "ping"})
 NOTIFY_CHANNEL = "kasir_deliveries"
 
 

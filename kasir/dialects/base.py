@@ -153,8 +153,11 @@ def iso_utc(unix: int) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def hookshot_event(event_type: str) -> str:
-    """Digiflazz and Ilenpay name events by what happened to the transaction."""
+def hookshot_event(event_type: str) -> str | None:
+    """Digiflazz and Ilenpay name events by what happened to the transaction; a payment source
+    going silent is no transaction, and they have no word for it (None)."""
+    if event_type.startswith("source."):
+        return None
     if event_type == "ping":
         return "ping"
     return "create" if event_type.endswith(".created") else "update"
@@ -200,7 +203,7 @@ class Hookshot:
         return {
             "Content-Type": "application/json",
             "User-Agent": self.user_agent,
-            self.event_header: hookshot_event(event_type),
+            self.event_header: hookshot_event(event_type) or "update",
             self.delivery_header: delivery_id,
             self.signature_header: self.prefix + hmac_hex(secret, body, "sha1"),
         }

@@ -11,11 +11,14 @@ A **confirmation source** for a channel (payment method) of a merchant in a mode
   declares none (``channels`` absent or None: it may report any channel);
 - the merchant's mutation forwarder for that mode (``POST /v1/forwarder``): a forwarder may carry
   any channel;
+- a payment source of the merchant in that mode (``POST /v1/sources``, a phone forwarding its
+  apps' notifications, or Moota) whose ``apps`` map an app to that channel, whatever its health:
+  a silent phone is the shop's to fix, and create-payment warns of it (docs/sources.md);
 - in test mode, ``KASIR_SANDBOX_AUTOPAY`` > 0, which pays every test payment whatever its method.
 
 ``automatic_sources`` is that rule, and the only place it is written: the methods API, the pay
 page and ``kasir demo`` all ask it. Sources are named as their credits record them
-(``source:<name>``, ``forwarder``).
+(``source:<name>``, ``forwarder``, ``phone:<source id>``).
 
 A poller's channels are its own declaration, read from the source object its factory builds;
 factories may do real work, so the app builds them once, in its lifespan, and keeps what the
@@ -30,9 +33,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from kasir.config import Settings
-from kasir.db.tables import mutation_forwarders
+from kasir.db.tables import mutation_forwarders, payment_sources
 from kasir.payments.methods import METHODS
 from kasir.payments.sources import MutationSource, SandboxAutopay, declared_channels
+from kasir.sources.registry import apps_of, source_label
 
 FORWARDER = "forwarder"  # as mutations reported through a forwarder record their source
 AUTOPAY = f"source:{SandboxAutopay.name}"
@@ -67,7 +71,7 @@ def automatic_sources(
 ) -> dict[str, list[str]]:
     """For every method id, the sources that confirm ``merchant_id``'s payments by it in ``mode``
     by themselves; an empty list means someone must report the credit (confirmation "manual").
-    One query: the merchant's forwarder for the mode."""
+    Two queries: the merchant's forwarder and payment sources for the mode."""
     found: dict[str, list[str]] = {method_id: [] for method_id in METHODS}
     for poller in pollers:
         for method_id, names in found.items():
@@ -81,6 +85,14 @@ def automatic_sources(
     if forwarder is not None:
         for names in found.values():
             names.append(FORWARDER)
+    for public_id, apps in conn.execute(
+        select(payment_sources.c.public_id, payment_sources.c.apps)
+        .where(payment_sources.c.merchant_id == merchant_id, payment_sources.c.mode == mode)
+        .order_by(payment_sources.c.id)
+    ):
+        for channel in sorted(set(apps_of({"apps": apps}).values())):
+            if channel in found:
+                found[channel].append(source_label(public_id))
     if mode == "test" and settings.sandbox_autopay > 0:
         for names in found.values():
             names.append(AUTOPAY)

@@ -38,6 +38,8 @@ BODILESS = {
     "POST /v1/files/{file_id}/deactivate",
     "POST /v1/contents/{content_id}/deactivate",
     "POST /v1/images/{image_id}/deactivate",
+    "POST /v1/sources/{source_id}/rotate-token",
+    "POST /v1/sources/{source_id}/notifications/{notification_id}/reparse",
 }
 
 

@@ -127,6 +127,9 @@ REFUSED_FOR_A_REASON: dict[str, frozenset[Refusal]] = {
     # A reference must be printable (str.isprintable: no format, private-use or unassigned
     # characters, which no portable pattern can list), and a credit cannot be in the future.
     "POST /v1/mutations": frozenset({(400, "invalid_reference"), (400, "occurred_at_in_future")}),
+    # A source's name must be printable too.
+    "POST /v1/sources": frozenset({(400, "invalid_name")}),
+    "PATCH /v1/sources/{source_id}": frozenset({(400, "invalid_name")}),
     # start_date after end_date: a relation between two parameters.
     "GET /api/list-payments.php": frozenset({(400, "start_date_after_end_date")}),
 }

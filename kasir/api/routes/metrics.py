@@ -1,5 +1,6 @@
 """``/metrics`` in Prometheus' text format: delivery outcomes and latency from this process,
-queue depth and the oldest due delivery's age from the database."""
+queue depth and the oldest due delivery's age from the database, and each payment source's age
+since it last spoke."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.delivery.service import count_due
 from kasir.errors import Unauthorized
+from kasir.sources import health
 
 router = APIRouter(tags=["meta"])
 
@@ -32,6 +34,7 @@ async def metrics(request: Request) -> PlainTextResponse:
         await state.auth_throttle.guard(state.addresses(request.scope), lambda: _check_bearer(request, token))
     now = utcnow()
     pending, due, oldest_age = await state.db.read(lambda conn: count_due(conn, now))
+    source_lines = await state.db.read(lambda conn: health.metric_lines(conn, now))
     lines = request.app.state.metrics.render()
     lines += [
         "# HELP kasir_deliveries_pending Deliveries not yet succeeded or failed.",
@@ -43,5 +46,6 @@ async def metrics(request: Request) -> PlainTextResponse:
         "# HELP kasir_oldest_due_delivery_age_seconds How long the oldest due delivery has waited.",
         "# TYPE kasir_oldest_due_delivery_age_seconds gauge",
         f"kasir_oldest_due_delivery_age_seconds {oldest_age:.3f}",
+        *source_lines,
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

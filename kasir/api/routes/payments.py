@@ -23,6 +23,7 @@ from kasir.payments import service
 from kasir.payments.listing import MAX_LIMIT, STATUSES, PaymentFilter, list_payments
 from kasir.payments.methods import METHODS
 from kasir.payments.views import payment_url, payment_view, qr_image_url
+from kasir.sources import health
 
 router = APIRouter(tags=["payments"])
 
@@ -52,16 +53,18 @@ async def create_payment(request: Request) -> JSONResponse:
 
     def create(conn: Connection) -> idempotency.StoredResponse:
         row = service.create_payment(conn, caller, body.to_new_payment(), settings, now)
-        return idempotency.StoredResponse(
-            200,
-            {
-                "success": True,
-                "payment": payment_view(row, settings.public_url),
-                "payment_url": payment_url(settings.public_url, row["invoice_id"]),
-                "qris_string": row["qris_string"],
-                "qr_image_url": qr_image_url(settings.public_url, row["qris_string"]),
-            },
-        )
+        answer: dict[str, Any] = {
+            "success": True,
+            "payment": payment_view(row, settings.public_url),
+            "payment_url": payment_url(settings.public_url, row["invoice_id"]),
+            "qris_string": row["qris_string"],
+            "qr_image_url": qr_image_url(settings.public_url, row["qris_string"]),
+        }
+        # Never refuse a sale: the payment is made, and the shop is told it will not confirm
+        # by itself until a phone of its channel speaks again (docs/sources.md).
+        if row["payment_method"] in health.silent_channels(conn, caller.merchant_id, caller.mode):
+            answer["warnings"] = ["source_silent"]
+        return idempotency.StoredResponse(200, answer)
 
     now = utcnow()
     path = request.url.path.removesuffix(".php")

@@ -67,6 +67,10 @@ def populate(client: TestClient, db: Database, merchant: NewMerchant) -> dict[st
     shown["forwarder_id"] = forwarder["id"]
     link_key = db.write_sync(lambda conn: instance_key(conn, KEY_NAME, utcnow()))
     shown["instance_secrets.secret"] = link_key.decode()
+    source = client.post(
+        "/v1/sources", headers=key, json={"name": "HP kasir", "apps": {"com.gojek.gopaymerchant": "gopay_qris"}}
+    ).json()["source"]
+    shown["payment_sources.signing_key"] = source["token"]
     return shown
 
 
@@ -123,6 +127,7 @@ def test_every_stored_secret_is_encrypted_under_the_key_and_the_rows_hold_none(
         "endpoints.previous_secret": 1,
         "mutation_forwarders.secret": 1,
         "instance_secrets.secret": 1,
+        "payment_sources.signing_key": 1,
     }
     for values in stored.values():
         for value in values:

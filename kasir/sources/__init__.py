@@ -1,0 +1,1 @@
+"""Payment sources: the merchant's phone and bank-mutation services reporting credits (docs/sources.md)."""
