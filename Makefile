@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test faults check lint typecheck bench bench-api bench-matching bench-qris clean
+.PHONY: run test faults check lint typecheck bench bench-api bench-matching bench-qris bench-sources clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -57,10 +57,10 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
-## bench: every DESIGN §9 benchmark side by side in one run (6–7 minutes on 2 cores): JSON in
+## bench: every DESIGN §9 benchmark side by side in one run (9–10 minutes on 2 cores): JSON in
 ## benchmarks/results/, the report with its plots in docs/BENCHMARKS.md. Uses PostgreSQL and Redis
 ## on 127.0.0.1 when they answer (their cases are skipped, and the report says so, when not).
-## BENCH_ARGS=--quick checks the whole chain in about 3 minutes.
+## BENCH_ARGS=--quick checks the whole chain in about 4 minutes.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
@@ -75,6 +75,10 @@ bench-matching: $(VENV)/.installed-dev
 ## bench-qris: the QRIS engine per call, against the naive string-split converter.
 bench-qris: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/qris_bench.py $(BENCH_ARGS)
+
+## bench-sources: phone notifications ingested per second against /v1/mutations with the same credits.
+bench-sources: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/sources_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -495,6 +495,47 @@ def matching_section(matching: dict[str, Any] | None, plots: Path, docs: Path) -
     return lines
 
 
+# --- payment sources ----------------------------------------------------------------------------
+
+
+def sources_section(sources: dict[str, Any] | None) -> list[str]:
+    """Notifications from a payment source against ``POST /v1/mutations`` with the same credits (no
+    §9 target: for information)."""
+    if not sources:
+        return []
+    settings = sources["settings"]
+    lines = [
+        "## Payment-source notifications (for information: no §9 target)",
+        "",
+        "`benchmarks/sources_bench.py`: GoPay Merchant notifications (`Pembayaran QRIS statis diterima`, "
+        "`Rp 18.017 di …`) POSTed to `/v1/sources/{id}/notifications` with the source's token, each parsed into a "
+        "credit and matched, against the same credits (same amounts, channel `gopay_qris`, same pending payments) "
+        "POSTed to `/v1/mutations` with an API key. Each case: a fresh database, a fresh `kasir serve --no-worker`, "
+        f"{settings['count']:,} pending payments for 500 items per request, {settings['single_count']:,} for 1 "
+        f"per request; {settings['connections']} keep-alive connections. *New*: every item pays a payment; "
+        "*duplicate*: the same requests sent again. The baseline is the mutations case of the same run; *CPU "
+        "ratio* compares server CPU per item instead (above 1: sources cheaper).",
+        "",
+        "| database | per request | round | mutations items/s | sources items/s | sources ÷ mutations | CPU ratio "
+        "| p50 / p99 ms, mutations | p50 / p99 ms, sources |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    by = {(c["database"], c["path"], c["batch"]): c for c in sources["cases"]}
+    for r in sources["ratios"].values():
+        m = by[(r["database"], "mutations", r["batch"])]["rounds"][r["round"]]
+        s = by[(r["database"], "sources", r["batch"])]["rounds"][r["round"]]
+        lines.append(
+            f"| {DB_NAMES[r['database']]} | {r['batch']} | {r['round']} | {num(m['items_per_s'])} | "
+            f"{num(s['items_per_s'])} | {num(r['items_per_s'], '.2f')} | {num(r['server_cpu'], '.2f')} | "
+            f"{num(m['p50_ms'], '.1f')} / {num(m['p99_ms'], '.1f')} | {num(s['p50_ms'], '.1f')} / "
+            f"{num(s['p99_ms'], '.1f')} |"
+        )
+    lines.append("")
+    if not sources.get("valid", True):
+        lines += ["**Some answers or the database were wrong in this run: these figures are not valid.**", ""]
+    return lines
+
+
 # --- memory -------------------------------------------------------------------------------------
 
 
@@ -699,6 +740,7 @@ def write(results: Path, docs: Path) -> dict[str, Any]:
     apis = {kind: load(results / f"api-{kind}.json") if "api" in parts else None for kind in kinds}
     matching = load(results / "matching.json") if "matching" in parts else None
     qris = load(results / "qris.json") if "qris" in parts else None
+    sources = load(results / "sources.json") if "sources" in parts else None
     memory = memory_rows(delivery, apis)
     scores = delivery_scores(delivery) + api_scores(apis) + matching_scores(matching, kinds) + memory_scores(memory)
     plots = docs.parent / "benchmarks"
@@ -782,6 +824,7 @@ def write(results: Path, docs: Path) -> dict[str, Any]:
         page += latency_section(delivery, plots, docs, pressure)
     page += api_section(apis, plots, docs)
     page += matching_section(matching, plots, docs)
+    page += sources_section(sources)
     page += memory_section(memory, plots, docs)
     page += qris_section(qris)
     page += machine_section(run)

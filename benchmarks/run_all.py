@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run_all.py            # a few minutes; what `make bench` runs
     .venv/bin/python benchmarks/run_all.py --quick    # a smoke test of the whole chain, ~2 min
-        [--parts delivery,api,matching,qris] [--results benchmarks/results] [--docs docs/BENCHMARKS.md]
+        [--parts delivery,api,matching,qris,sources] [--results benchmarks/results] [--docs docs/BENCHMARKS.md]
 
 It runs the existing benchmarks one after the other, each as a process of its own with sizes
 chosen so the whole run takes a few minutes on a 2-core machine, each writing its JSON under
@@ -15,7 +15,9 @@ chosen so the whole run takes a few minutes on a 2-core machine, each writing it
   information, the pay page's status poll) against a hello-world route on the same server, load
   from ``loadgen.py`` in its own process;
 - ``matching_bench.py``: 100,000 credits against 100,000 pending payments, against raw writes;
-- ``qris_bench.py``: the QRIS engine per call, against the naive converter (for information).
+- ``qris_bench.py``: the QRIS engine per call, against the naive converter (for information);
+- ``sources_bench.py``: payment-source notifications ingested per second, 500 and 1 per request,
+  against ``POST /v1/mutations`` with the same credits (for information: no §9 target).
 
 Resident memory of ``kasir serve`` is read by the delivery (end to end) and API benchmarks.
 Then ``report.py`` turns the JSON into ``docs/BENCHMARKS.md`` and its SVG plots. This script adds
@@ -54,7 +56,7 @@ from kasir.config import Settings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PARTS = ("delivery", "api", "matching", "qris")
+PARTS = ("delivery", "api", "matching", "qris", "sources")
 
 
 # --- sizes ------------------------------------------------------------------------------------
@@ -93,7 +95,13 @@ def part_commands(args: argparse.Namespace, results: Path, pg: bool, celery: boo
     matching += ["--pg-admin-url", args.pg_admin_url, "--out", str(results / "matching.json")]
 
     qris = [py, str(HERE / "qris_bench.py"), "--seconds", "0.3" if quick else "1", "--out", str(results / "qris.json")]
-    return {"delivery": [delivery], "api": api, "matching": [matching], "qris": [qris]}
+
+    # Notifications from a payment source against POST /v1/mutations with the same credits, 500
+    # and 1 per request (its own sizes: --quick 10,000 and 2,000 payments, else 20,000 and 5,000).
+    sources = [py, str(HERE / "sources_bench.py"), "--database", "both" if pg else "sqlite"]
+    sources += ["--pg-admin-url", args.pg_admin_url, "--out", str(results / "sources.json")]
+    sources += ["--quick"] if quick else []
+    return {"delivery": [delivery], "api": api, "matching": [matching], "qris": [qris], "sources": [sources]}
 
 
 # --- the machine and its load ------------------------------------------------------------------
