@@ -33,6 +33,8 @@ from kasir.api.routes import (
 from kasir.api.state import AppState
 from kasir.api.throttle import AuthThrottle, ClientAddresses, PublicRateLimit
 from kasir.config import Settings
+from kasir.dashboard import pages as dashboard
+from kasir.dashboard.throttle import LoginThrottle
 from kasir.db.engine import Database, build_engine
 from kasir.delivery.metrics import DeliveryMetrics
 from kasir.delivery.ssrf import GuardedResolver
@@ -80,6 +82,10 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             auth_throttle=AuthThrottle(auth_failures, settings.auth_failure_limit),
             public_limiter=public_limiter,
             pollers=pollers_of(sources),
+            login_throttle=LoginThrottle(
+                build_rate_limiter(settings.dashboard_login_limit, settings.redis_url),
+                build_rate_limiter(settings.dashboard_login_address_limit, settings.redis_url),
+            ),
         )
         tasks: list[asyncio.Task[Any]] = []
         worker: Worker | None = None
@@ -108,6 +114,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
                     await task
             for each in (limiter, auth_failures, public_limiter):
                 await each.close()
+            await app.state.kasir.login_throttle.close()
             await http.close()
             await db.aclose()  # this loop's read connections, even when the Database lives on
             if database is None:
@@ -136,6 +143,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(goods.router)
     app.include_router(store.router)
     app.include_router(sources.router)
+    dashboard.include(app)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")

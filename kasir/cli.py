@@ -93,6 +93,8 @@ app.add_typer(mutations_app, name="mutations")
 sandbox_app = typer.Typer(help="Test mode: act as the customer.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(qris_app, name="qris")
+user_app = typer.Typer(help="People who sign in to a merchant's dashboard (/dashboard).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 secrets_app = typer.Typer(help="The key that encrypts the stored webhook secrets.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 # soft_wrap: a key, a secret or a path is printed on one line whatever the width (piped output
@@ -102,6 +104,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 DEMO_USERNAME = "demo"
 DEMO_KEY_FILE = "demo-merchant.json"
+DEMO_DASHBOARD_EMAIL = "demo@example.com"
 
 
 def _settings() -> Settings:
@@ -380,6 +383,43 @@ def merchant_create(
             console.print(f"  {label:22} {value}")
 
 
+DashboardRole = Literal["owner", "developer", "cashier"]
+
+
+@user_app.command("create")
+def user_create(
+    merchant: Annotated[str, typer.Option(metavar="USERNAME", help="The merchant whose dashboard it is.")],
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="What the person signs in with.")],
+    role: Annotated[DashboardRole, typer.Option(help="owner, developer or cashier.")] = "owner",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a dashboard user. Its one-time password is shown now, once, and must be changed at
+    the first sign-in."""
+    from kasir.clock import utcnow
+    from kasir.dashboard import users
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        created = db.write_sync(lambda conn: users.create_user(conn, merchant, email, utcnow(), role=role))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    sign_in = f"{settings.public_url}/dashboard/login"
+    if as_json:
+        shown = {"email": created.email, "merchant": created.merchant_username, "role": created.role}
+        typer.echo(json.dumps({**shown, "one_time_password": created.password, "sign_in": sign_in}))
+        return
+    console.print(
+        f"dashboard user [bold]{created.email}[/bold] ({created.role} of {created.merchant_username}) created."
+    )
+    console.print(f"  sign in at         {sign_in}", soft_wrap=True)
+    console.print(
+        f"  one-time password  {created.password}  (shown once; changed at the first sign-in)", soft_wrap=True
+    )
+
+
 def _new_merchant_dict(created: merchants.NewMerchant) -> dict[str, Any]:
     return {
         "id": created.id,
@@ -538,6 +578,10 @@ def demo() -> None:
         }
 
     demo_info = db.write_sync(ensure)
+    demo_info["dashboard_email"] = DEMO_DASHBOARD_EMAIL
+    demo_info["dashboard_password"] = db.write_sync(
+        lambda conn: _ensure_demo_user(conn, demo_info.get("dashboard_password"))
+    )
     # What the demo's pay pages will promise: which channels nothing confirms by itself.
     from kasir.payments.confirmation import automatic_sources, pollers_of
     from kasir.payments.sources import configured_sources
@@ -556,6 +600,9 @@ def demo() -> None:
     console.print(f"  test API key         {demo_info['test_api_key']}")
     if "test_webhook_secret" in demo_info:
         console.print(f"  test webhook secret  {demo_info['test_webhook_secret']}")
+    console.print(f"  dashboard            {settings.public_url}/dashboard/login", soft_wrap=True)
+    console.print(f"    email              {demo_info['dashboard_email']}", soft_wrap=True)
+    console.print(f"    password           {demo_info['dashboard_password']}", soft_wrap=True)
     console.print(f"  (kept in {key_file})")
     # soft_wrap: one line each whatever the terminal's width, so that they can be grepped.
     if manual:
@@ -570,6 +617,23 @@ def demo() -> None:
         )
     else:
         console.print("  confirmation         automatic on every channel (test mode)")
+
+
+def _ensure_demo_user(conn: Any, saved_password: str | None) -> str:
+    """The demo merchant's dashboard owner, and its password: the saved one, or a new one when
+    the user is new or its password was not kept."""
+    from kasir.clock import utcnow
+    from kasir.dashboard import passwords, users
+
+    user = users.find_by_email(conn, DEMO_DASHBOARD_EMAIL)
+    if user is not None and saved_password and passwords.verify(user["password_hash"], saved_password):
+        return saved_password
+    password = passwords.one_time_password()
+    if user is None:
+        users.create_user(conn, DEMO_USERNAME, DEMO_DASHBOARD_EMAIL, utcnow(), role="owner", password=password)
+    else:
+        users.set_password(conn, user["id"], password, utcnow())
+    return password
 
 
 def _merchant_id(conn: Any, username: str | None) -> int | None:

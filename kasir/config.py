@@ -122,6 +122,20 @@ class Settings(BaseSettings):
         default=2 * 1024 * 1024, ge=1024, description="Largest body of a notification batch (500 notifications)."
     )
 
+    # The merchant dashboard (docs/dashboard.md).
+    dashboard_idle_timeout: float = Field(
+        default=4 * 3600, ge=60, description="Seconds without a request after which a dashboard session ends."
+    )
+    dashboard_session_lifetime: float = Field(
+        default=3 * 86400, ge=300, description="Seconds after signing in at which a dashboard session ends anyway."
+    )
+    dashboard_login_limit: int = Field(
+        default=5, ge=0, description="Failed dashboard sign-ins a minute per account (0: unlimited)."
+    )
+    dashboard_login_address_limit: int = Field(
+        default=30, ge=0, description="Failed dashboard sign-ins a minute per client address (0: unlimited)."
+    )
+
     # QRIS images (qris-convert, qris-info).
     max_qr_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest QR image accepted.")
     qr_fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds to fetch an image_url, in all.")

@@ -1,6 +1,6 @@
 """The background sweeper of `kasir serve` and `kasir worker`: expires pending payments past
-due, marks payment sources that stopped reporting silent, forgets old idempotency keys, and
-trims the attempt log to its retention period.
+due, marks payment sources that stopped reporting silent, forgets old idempotency keys and
+ended dashboard sessions, and trims the attempt log to its retention period.
 
 Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
 backlog never holds the SQLite write lock for long.
@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from kasir.api.idempotency import forget_older_than
 from kasir.clock import utcnow
 from kasir.config import Settings
+from kasir.dashboard import sessions
 from kasir.db.engine import Database
 from kasir.delivery.queue import forget_attempts_older_than
 from kasir.payments.service import expire_due
@@ -43,6 +44,7 @@ async def sweep_once(db: Database, settings: Settings) -> int:
     if silenced:
         log.warning("%d payment source(s) went silent", silenced)
     await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
+    await db.write(lambda conn: sessions.forget_expired(conn, now, settings.dashboard_idle_timeout))
     await db.write(lambda conn: forget_attempts_older_than(conn, now - timedelta(days=settings.attempt_retention_days)))
     return expired
 

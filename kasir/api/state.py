@@ -10,6 +10,7 @@ from starlette.requests import Request
 from kasir.api.ratelimit import RateLimiter
 from kasir.api.throttle import AuthThrottle, ClientAddresses
 from kasir.config import Settings
+from kasir.dashboard.throttle import LoginThrottle
 from kasir.db.engine import Database
 from kasir.payments.confirmation import Poller
 
@@ -25,6 +26,7 @@ class AppState:
     auth_throttle: AuthThrottle  # failed authentications per client address
     public_limiter: RateLimiter  # the public pages per client address
     pollers: tuple[Poller, ...]  # KASIR_MUTATION_SOURCES, as the confirmation rule sees them
+    login_throttle: LoginThrottle  # failed dashboard sign-ins, per account and per address
 
 
 def app_state(request: Request) -> AppState:

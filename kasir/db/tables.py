@@ -533,3 +533,60 @@ Index(
     source_notifications.c.outcome,
     source_notifications.c.id,
 )
+
+# --- the merchant dashboard (docs/dashboard.md) ---------------------------------------------------
+
+# A person who signs in to one merchant's dashboard. The password is an Argon2id hash; a password
+# handed out by `kasir user create` must be changed at the first sign-in.
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),  # lower-cased
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("must_change_password", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime, nullable=True),
+    CheckConstraint("role IN ('owner', 'developer', 'cashier')", name="role"),
+)
+Index("ix_dashboard_users_merchant", dashboard_users.c.merchant_id)
+
+# A signed-in browser. The cookie holds an opaque token; only its SHA-256 is stored, so a copy of
+# the database signs nobody in. ``mode`` is the one the dashboard shows (test or live).
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("dashboard_users.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # absolute: no session outlives it
+    Column("address", String(64), nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)
+Index("ix_dashboard_sessions_user", dashboard_sessions.c.user_id)
+
+# What a person did by hand (assigned a credit, resent a callback, cancelled a payment …): who,
+# when, and to what, shown on the payment's page.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("user_id", Id, ForeignKey("dashboard_users.id", ondelete="SET NULL"), nullable=True),
+    Column("actor", String(254), nullable=False),  # the user's email as it was, or "api"
+    Column("action", String(40), nullable=False),
+    Column("subject", String(80), nullable=False),  # the id acted on: an invoice, a mutation, a delivery
+    Column("payment_id", Id, ForeignKey("payments.id", ondelete="CASCADE"), nullable=True),
+    Column("details", Text, nullable=True),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+)
+Index("ix_audit_log_merchant", audit_log.c.merchant_id, audit_log.c.mode, audit_log.c.id)
+Index("ix_audit_log_payment", audit_log.c.payment_id)

@@ -34,7 +34,11 @@ def period_start(period: str, now: datetime) -> datetime | None:
 
 
 def statistics(conn: Connection, principal: Principal, period: str, now: datetime) -> dict[str, Any]:
-    start = period_start(period, now)
+    return {"period": period, **figures_since(conn, principal, period_start(period, now))}
+
+
+def figures_since(conn: Connection, principal: Principal, start: datetime | None) -> dict[str, Any]:
+    """The figures of get-statistics from ``start`` (None: ever) to now."""
     scope = [payments.c.merchant_id == principal.merchant_id, payments.c.mode == principal.mode]
     created = [*scope] if start is None else [*scope, payments.c.created_at >= start]
     paid = [*scope, payments.c.status == "paid"]
@@ -63,7 +67,6 @@ def statistics(conn: Connection, principal: Principal, period: str, now: datetim
         total_amount += int(amount)
         total_received += int(received)
     return {
-        "period": period,
         "total_transactions": int(sum(by_status.values())),
         "total_amount": total_amount,
         "total_paid": total_paid,
@@ -74,3 +77,25 @@ def statistics(conn: Connection, principal: Principal, period: str, now: datetim
         "breakdown": breakdown,
         "breakdown_amount": breakdown_amount,
     }
+
+
+def received_by_day(conn: Connection, principal: Principal, days: int, now: datetime) -> list[tuple[date, int, int]]:
+    """(WIB day, payments paid, rupiah received) for each of the last ``days`` days, today last,
+    days without a payment included."""
+    today = today_wib(now)
+    first = today - timedelta(days=days - 1)
+    rows = conn.execute(
+        select(payments.c.paid_at, payments.c.paid_amount).where(
+            payments.c.merchant_id == principal.merchant_id,
+            payments.c.mode == principal.mode,
+            payments.c.status == "paid",
+            payments.c.paid_at >= wib_day_start(first),
+        )
+    ).all()
+    counts = {first + timedelta(days=i): [0, 0] for i in range(days)}
+    for paid_at, paid_amount in rows:
+        day = today_wib(paid_at)
+        if day in counts:
+            counts[day][0] += 1
+            counts[day][1] += int(paid_amount or 0)
+    return [(day, count, amount) for day, (count, amount) in counts.items()]

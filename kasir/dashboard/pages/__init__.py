@@ -1,0 +1,33 @@
+"""The dashboard's pages, one module per area, each an APIRouter of DashboardRoute routes and,
+when it has a place in the navigation, a ``NAV_ENTRY`` (path, the texts' key of its name)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+
+from kasir.dashboard.pages import overview, session
+from kasir.dashboard.sessions import Visitor
+from kasir.dashboard.web import NAV, PREFIX, DashboardRoute, signed_in
+from kasir.errors import NotFound
+
+# Last: any other dashboard URL is the sign-in without a session, and "not found" with one.
+_unknown = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+
+@_unknown.get(PREFIX + "/{rest:path}")
+async def unknown_page(request: Request, rest: str, visitor: Visitor = Depends(signed_in)) -> Response:
+    raise NotFound(f"there is no dashboard page {request.url.path}", code="page_not_found")
+
+
+# In the navigation's order.
+MODULES = (overview, session)
+
+
+def include(app: FastAPI) -> None:
+    NAV.clear()
+    for module in MODULES:
+        app.include_router(module.router)
+        entry = getattr(module, "NAV_ENTRY", None)
+        if entry is not None:
+            NAV.append(entry)
+    app.include_router(_unknown)

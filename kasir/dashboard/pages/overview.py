@@ -1,0 +1,55 @@
+"""The overview: today's money, what is pending, failing callbacks, the phones' health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import Connection
+
+from kasir.api.state import app_state
+from kasir.clock import utcnow
+from kasir.dashboard import chart, overview
+from kasir.dashboard.sessions import Visitor
+from kasir.dashboard.texts import TEXTS
+from kasir.dashboard.web import PREFIX, DashboardRoute, language, principal, render, signed_in
+from kasir.payments import stats
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+NAV_ENTRY = (PREFIX, "overview")
+
+CHART_DAYS = 14
+# The chart is an image: its inline styles are its own, and it runs no script.
+_CHART_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@router.get(PREFIX)
+async def overview_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+    state = app_state(request)
+    caller = principal(visitor)
+    now = utcnow()
+
+    def read(conn: Connection) -> dict[str, Any]:
+        return {
+            **overview.figures(conn, caller, now),
+            "failing": overview.failing_endpoints(conn, caller),
+            "oldest": overview.oldest_pending_delivery(conn, caller),
+            "sources": overview.sources(conn, caller),
+        }
+
+    found = await state.db.read(read)
+    return render(request, "dashboard/overview.html", {**found, "now": now}, visitor=visitor)
+
+
+@router.get(f"{PREFIX}/chart.svg")
+async def received_chart(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+    state = app_state(request)
+    caller = principal(visitor)
+    now = utcnow()
+    days = await state.db.read(lambda conn: stats.received_by_day(conn, caller, CHART_DAYS, now))
+    svg = chart.received_svg(days, TEXTS[language(request)]["chart_title"])
+    return Response(svg, media_type="image/svg+xml", headers=_CHART_HEADERS)

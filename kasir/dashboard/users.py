@@ -1,0 +1,136 @@
+"""Dashboard users: people who sign in to one merchant's dashboard.
+
+Functions take a Connection and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from kasir.dashboard import passwords
+from kasir.db.tables import dashboard_sessions, dashboard_users, merchants
+from kasir.errors import Conflict, InvalidRequest, NotFound
+
+ROLES = ("owner", "developer", "cashier")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL = 254
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    id: int
+    email: str
+    merchant_username: str
+    role: str
+    password: str  # shown once
+
+
+def normal_email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()) or len(value.strip()) > MAX_EMAIL:
+        raise InvalidRequest("email must be an email address", field="email", code="invalid_email")
+    return value.strip().lower()
+
+
+def create_user(
+    conn: Connection,
+    merchant_username: str,
+    email: str,
+    now: datetime,
+    *,
+    role: str = "owner",
+    password: str | None = None,
+) -> NewUser:
+    """A user of ``merchant_username``'s dashboard. Without ``password``, a one-time password is
+    made up, to be changed at the first sign-in."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", field="role", code="invalid_role")
+    address = normal_email(email)
+    merchant = conn.execute(select(merchants.c.id).where(merchants.c.username == merchant_username)).first()
+    if merchant is None:
+        raise NotFound(f"no merchant named {merchant_username!r}", code="merchant_not_found")
+    if conn.execute(select(dashboard_users.c.id).where(dashboard_users.c.email == address)).first() is not None:
+        raise Conflict(f"{address} already signs in to a dashboard", code="email_taken")
+    given = password is not None
+    secret = password if password is not None else passwords.one_time_password()
+    trouble = passwords.problem(secret)
+    if trouble:
+        raise InvalidRequest(trouble, field="password", code="weak_password")
+    user_id = conn.execute(
+        insert(dashboard_users)
+        .values(
+            merchant_id=merchant.id,
+            email=address,
+            password_hash=passwords.hash_password(secret),
+            role=role,
+            must_change_password=not given,
+            created_at=now,
+            password_changed_at=now,
+        )
+        .returning(dashboard_users.c.id)
+    ).scalar_one()
+    return NewUser(int(user_id), address, merchant_username, role, secret)
+
+
+def find_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
+    if "\x00" in email or len(email) > MAX_EMAIL:
+        return None
+    row = (
+        conn.execute(select(dashboard_users).where(dashboard_users.c.email == email.strip().lower())).mappings().first()
+    )
+    return dict(row) if row is not None else None
+
+
+def check_password(conn: Connection, email: str, password: str, now: datetime) -> dict[str, Any] | None:
+    """The user, when ``password`` is theirs (the hash upgraded if its parameters are old)."""
+    user = find_by_email(conn, email)
+    if not passwords.verify(user["password_hash"] if user else None, password) or user is None:
+        return None
+    values: dict[str, Any] = {"last_sign_in_at": now}
+    if passwords.needs_rehash(user["password_hash"]):
+        values["password_hash"] = passwords.hash_password(password)
+    conn.execute(update(dashboard_users).where(dashboard_users.c.id == user["id"]).values(**values))
+    return user
+
+
+def change_password(
+    conn: Connection, user: Mapping[str, Any], current: str, new: str, now: datetime, *, keep_session: int | None
+) -> None:
+    """A new password for ``user``, who proves the current one; every other session ends."""
+    stored = conn.execute(
+        select(dashboard_users.c.password_hash).where(dashboard_users.c.id == user["id"])
+    ).scalar_one()
+    if not passwords.verify(stored, current):
+        raise InvalidRequest("the current password is not right", field="current_password", code="wrong_password")
+    trouble = passwords.problem(new)
+    if trouble:
+        raise InvalidRequest(trouble, field="new_password", code="weak_password")
+    if new == current:
+        raise InvalidRequest("the new password is the current one", field="new_password", code="weak_password")
+    conn.execute(
+        update(dashboard_users)
+        .where(dashboard_users.c.id == user["id"])
+        .values(password_hash=passwords.hash_password(new), must_change_password=False, password_changed_at=now)
+    )
+    ended = delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user["id"])
+    if keep_session is not None:
+        ended = ended.where(dashboard_sessions.c.id != keep_session)
+    conn.execute(ended)
+
+
+def set_password(conn: Connection, user_id: int, password: str, now: datetime) -> None:
+    """The operator sets a password (``kasir demo``); every session of the user ends."""
+    trouble = passwords.problem(password)
+    if trouble:
+        raise InvalidRequest(trouble, field="password", code="weak_password")
+    conn.execute(
+        update(dashboard_users)
+        .where(dashboard_users.c.id == user_id)
+        .values(password_hash=passwords.hash_password(password), must_change_password=False, password_changed_at=now)
+    )
+    conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
