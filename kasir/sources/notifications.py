@@ -400,21 +400,24 @@ def _mutation_row_id(conn: Connection, outcome: Outcome) -> int | None:
 # --- review: listing, re-parsing and assigning by hand -------------------------------------------
 
 REVIEWABLE = ("unparsed", "invalid", "ignored")
+# A stored notification with the credit it became (its id and status) and the payment it paid.
+_WITH_CREDIT = (
+    select(
+        source_notifications,
+        mutations.c.public_id.label("mutation_public_id"),
+        mutations.c.status.label("mutation_status"),
+        payments.c.invoice_id,
+    )
+    .outerjoin(mutations, mutations.c.id == source_notifications.c.mutation_id)
+    .outerjoin(payments, payments.c.id == mutations.c.payment_id)
+)
 
 
 def _notification(conn: Connection, source: Mapping[str, Any], public_id: str, *, lock: bool = False) -> dict[str, Any]:
     if "\x00" in public_id:
         raise NotFound(f"notification {public_id!r} not found", code="notification_not_found")
-    query = (
-        select(
-            source_notifications,
-            mutations.c.public_id.label("mutation_public_id"),
-            mutations.c.status.label("mutation_status"),
-            payments.c.invoice_id,
-        )
-        .outerjoin(mutations, mutations.c.id == source_notifications.c.mutation_id)
-        .outerjoin(payments, payments.c.id == mutations.c.payment_id)
-        .where(source_notifications.c.public_id == public_id, source_notifications.c.source_id == source["id"])
+    query = _WITH_CREDIT.where(
+        source_notifications.c.public_id == public_id, source_notifications.c.source_id == source["id"]
     )
     if lock:
         query = query.with_for_update(of=source_notifications)
@@ -434,15 +437,7 @@ def list_notifications(
 ) -> list[dict[str, Any]]:
     """Newest first; ``outcome`` ``credited``, ``ignored``, ``unparsed`` or ``invalid``."""
     query = (
-        select(
-            source_notifications,
-            mutations.c.public_id.label("mutation_public_id"),
-            mutations.c.status.label("mutation_status"),
-            payments.c.invoice_id,
-        )
-        .outerjoin(mutations, mutations.c.id == source_notifications.c.mutation_id)
-        .outerjoin(payments, payments.c.id == mutations.c.payment_id)
-        .where(source_notifications.c.source_id == source["id"])
+        _WITH_CREDIT.where(source_notifications.c.source_id == source["id"])
         .order_by(source_notifications.c.id.desc())
         .limit(limit)
     )

@@ -9,106 +9,30 @@ paid once: no notification lost, none counted twice.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from tests.conftest import VALID_QRIS
 from tests.faults.harness import FaultReceiver, Shop, add_endpoint, kasir_cli, kasir_env, serve, wait_until
-
-FORWARD_PY = Path(__file__).resolve().parents[2] / "kasir" / "forward.py"
-GOPAY = "com.gojek.gopaymerchant"
+from tests.forward_phone import GOPAY, FakePhone
 
 
 def dotted(amount: int) -> str:
     return f"{amount:,}".replace(",", ".")
 
 
-class Phone:
-    """The shade (behind a fake ``termux-notification-list``) and ``kasir/forward.py`` running."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.bin = tmp_path / "bin"
-        self.bin.mkdir()
-        self.shade_file = tmp_path / "shade.json"
-        self.data = tmp_path / "phone"
-        self.shade: list[dict[str, Any]] = []
-        self.show()
-        program = self.bin / "termux-notification-list"
-        program.write_text(f"#!/bin/sh\ncat '{self.shade_file}'\n")
-        program.chmod(0o755)
-        self.env = {**os.environ, "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen[str] | None = None
-        self.logs: list[str] = []
-
-    def paid(self, amount: int) -> None:
-        """GoPay Merchant's notification of a QRIS payment: one key, a new `when` each time."""
-        self.shade.insert(
-            0,
-            {
-                "id": 1001,
-                "tag": "",
-                "key": f"0|{GOPAY}|1001|null|10240",
-                "group": "",
-                "packageName": GOPAY,
-                "title": "Pembayaran QRIS statis diterima",
-                "content": f"Rp {dotted(amount)} di TOKO, Digital & Kreatif.",
-                # Termux:API prints local time to the second; a second ahead, so never before the payment.
-                "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + 1)),
-            },
-        )
-        self.show()
-
-    def show(self) -> None:
-        tmp = self.shade_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.shade))
-        os.replace(tmp, self.shade_file)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, str(FORWARD_PY), *args, "--data-dir", str(self.data)]
-        return subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=60)
-
-    def status(self) -> dict[str, Any]:
-        done = self.cli("status", "--json")
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout))
-
-    def start(self) -> None:
-        args = ["run", "--data-dir", str(self.data), "--poll-interval", "0.3", "--heartbeat-interval", "1"]
-        self.process = subprocess.Popen(
-            [sys.executable, str(FORWARD_PY), *args, "--max-backoff", "4"],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=self.env,
-        )
-        stderr = self.process.stderr
-        assert stderr is not None
-        threading.Thread(target=lambda: self.logs.extend(stderr), daemon=True).start()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
-
-
 @pytest.fixture
-def phone(tmp_path: Path) -> Iterator[Phone]:
-    device = Phone(tmp_path)
+def phone(tmp_path: Path) -> Iterator[FakePhone]:
+    device = FakePhone(tmp_path, "phone")
     yield device
     device.stop()
 
 
-def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Path, phone: Phone) -> None:
+def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Path, phone: FakePhone) -> None:
     env = kasir_env(tmp_path / "home")
     kasir_cli("migrate", env=env)
     made = json.loads(kasir_cli("merchant", "create", "--name", "Toko Forward", "--json", env=env).stdout)
@@ -157,8 +81,8 @@ def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Pa
                 return str(response.json()["status"])
 
             first_invoice, first_amount = pay(0)
-            phone.start()
-            phone.paid(first_amount)
+            phone.start(poll_interval=0.3)
+            phone.notify(dotted(first_amount))
             wait_until(lambda: status_of(first_invoice) == "paid", "the first payment paid", 30)
             wait_until(lambda: (first_invoice, "payment.paid") in receiver.delivered_keys(), "the callback", 30)
 
@@ -166,7 +90,7 @@ def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Pa
             later = [pay(n) for n in (1, 2, 3)]
             server.stop()
             for _, amount in later:
-                phone.paid(amount)
+                phone.notify(dotted(amount))
                 time.sleep(0.4)
             wait_until(lambda: phone.status()["queued"] == 3, "three notifications queued while down", 20)
             time.sleep(3)  # retries meet a closed port
@@ -190,7 +114,7 @@ def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Pa
             stored = listed.json()["data"]
             assert len(stored) == 4, stored  # each notification stored once
             assert all(n["package"] == GOPAY for n in stored), stored
-            log = "".join(phone.logs)
+            log = phone.log()
             assert "failed" in log  # it did meet the outage
             assert pair_url.split("#token=")[1] not in log
     finally:

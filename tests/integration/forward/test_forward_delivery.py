@@ -17,11 +17,8 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,8 +28,8 @@ from typing import Any
 
 import pytest
 
-FORWARD_PY = Path(__file__).resolve().parents[3] / "kasir" / "forward.py"
-GOPAY = "com.gojek.gopaymerchant"
+from tests.forward_phone import GOPAY, FakePhone
+
 SOURCE = "src_test123"
 TOKEN = "kst_integration-secret-token"
 
@@ -149,85 +146,6 @@ class Kasir:
             return [post for post in self.posts if post[0] >= since and post[2].endswith("/notifications")]
 
 
-class Phone:
-    """The shade (a JSON file behind a fake ``termux-notification-list``) and the forwarder."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.bin = tmp_path / "bin"
-        self.bin.mkdir()
-        self.shade_file = tmp_path / "shade.json"
-        self.data = tmp_path / "data"
-        self.shade: list[dict[str, Any]] = []
-        self.show()
-        program = self.bin / "termux-notification-list"
-        program.write_text(f"#!/bin/sh\ncat '{self.shade_file}'\n")
-        program.chmod(0o755)
-        self.env = {**os.environ, "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen[str] | None = None
-        self.logs: list[str] = []
-        self.counter = 0
-
-    def notify(self, amount: str, package: str = GOPAY) -> None:
-        """A new notification in the shade (a payment: a new `when`, the same key, as GoPay does)."""
-        self.counter += 1
-        self.shade.insert(
-            0,
-            {
-                "id": 7,
-                "tag": "",
-                "key": f"0|{package}|7|null|10123",
-                "group": "",
-                "packageName": package,
-                "title": "Pembayaran QRIS statis diterima",
-                "content": f"Rp {amount} di TOKO, Digital & Kreatif.",
-                "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + self.counter)),
-            },
-        )
-        self.show()
-
-    def show(self) -> None:
-        tmp = self.shade_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.shade))
-        os.replace(tmp, self.shade_file)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(FORWARD_PY), *args, "--data-dir", str(self.data)],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=60,
-        )
-
-    def status(self) -> dict[str, Any]:
-        done = self.cli("status", "--json")
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout))
-
-    def start(self, *extra: str) -> None:
-        args = ["run", "--data-dir", str(self.data), "--poll-interval", "0.2", "--heartbeat-interval", "1"]
-        self.process = subprocess.Popen(
-            [sys.executable, str(FORWARD_PY), *args, "--max-backoff", "4", *extra],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=self.env,
-        )
-        stderr = self.process.stderr
-        assert stderr is not None
-        threading.Thread(target=lambda: self.logs.extend(stderr), daemon=True).start()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=30)
-        self.process = None
-        return code
-
-    def log(self) -> str:
-        return "".join(self.logs)
-
-
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -247,8 +165,8 @@ def kasir() -> Iterator[Kasir]:
 
 
 @pytest.fixture
-def phone(tmp_path: Path, kasir: Kasir) -> Iterator[Phone]:
-    device = Phone(tmp_path)
+def phone(tmp_path: Path, kasir: Kasir) -> Iterator[FakePhone]:
+    device = FakePhone(tmp_path)
     paired = device.cli("pair", kasir.pair_url)
     assert paired.returncode == 0, paired.stderr
     assert GOPAY in paired.stdout
@@ -262,7 +180,7 @@ def phone(tmp_path: Path, kasir: Kasir) -> Iterator[Phone]:
 
 
 def test_pair_refuses_a_wrong_token_and_stores_nothing(tmp_path: Path, kasir: Kasir) -> None:
-    device = Phone(tmp_path)
+    device = FakePhone(tmp_path)
     done = device.cli("pair", kasir.pair_url.replace(TOKEN, "kst_wrong"))
     assert done.returncode == 1
     assert "refused this pairing" in done.stderr
@@ -270,7 +188,7 @@ def test_pair_refuses_a_wrong_token_and_stores_nothing(tmp_path: Path, kasir: Ka
     assert not (device.data / "config.json").exists()
 
 
-def test_every_notification_arrives_others_never_and_heartbeats_keep_time(kasir: Kasir, phone: Phone) -> None:
+def test_every_notification_arrives_others_never_and_heartbeats_keep_time(kasir: Kasir, phone: FakePhone) -> None:
     phone.notify("18.017")
     phone.notify("5.500", package="com.whatsapp")
     phone.notify("20.001")
@@ -297,7 +215,7 @@ def test_every_notification_arrives_others_never_and_heartbeats_keep_time(kasir:
     assert phone.status()["queued"] == 0
 
 
-def test_server_down_and_phone_restarted_then_every_notification_arrives_once(kasir: Kasir, phone: Phone) -> None:
+def test_server_down_and_phone_restarted_then_every_notification_arrives_once(kasir: Kasir, phone: FakePhone) -> None:
     phone.notify("1.001")
     phone.start()
     wait_for(lambda: len(kasir.items) == 1, what="the first")
@@ -328,7 +246,7 @@ def test_server_down_and_phone_restarted_then_every_notification_arrives_once(ka
     wait_for(lambda: phone.status()["queued"] == 0, what="the queue emptied")
 
 
-def test_a_lost_answer_is_resent_and_the_server_says_duplicate(kasir: Kasir, phone: Phone) -> None:
+def test_a_lost_answer_is_resent_and_the_server_says_duplicate(kasir: Kasir, phone: FakePhone) -> None:
     kasir.mode = "drop-after"
     phone.notify("3.003")
     phone.start()
@@ -339,7 +257,7 @@ def test_a_lost_answer_is_resent_and_the_server_says_duplicate(kasir: Kasir, pho
 
 
 @pytest.mark.parametrize("mode", ["drop", "500"])
-def test_failures_are_retried_with_backoff(kasir: Kasir, phone: Phone, mode: str) -> None:
+def test_failures_are_retried_with_backoff(kasir: Kasir, phone: FakePhone, mode: str) -> None:
     kasir.mode = mode
     phone.notify("4.004")
     phone.start()
@@ -354,7 +272,7 @@ def test_failures_are_retried_with_backoff(kasir: Kasir, phone: Phone, mode: str
     wait_for(lambda: len(kasir.items) == 1, what="delivery once the server is fine")
 
 
-def test_429_is_waited_out_as_retry_after_says(kasir: Kasir, phone: Phone) -> None:
+def test_429_is_waited_out_as_retry_after_says(kasir: Kasir, phone: FakePhone) -> None:
     kasir.mode = "429"
     kasir.posts.clear()  # the pairing's heartbeat
     phone.notify("5.005")
@@ -368,7 +286,7 @@ def test_429_is_waited_out_as_retry_after_says(kasir: Kasir, phone: Phone) -> No
     assert kasir.notification_posts()[-1][0] - first >= 3
 
 
-def test_401_stops_all_sending_and_keeps_the_queue(kasir: Kasir, phone: Phone) -> None:
+def test_401_stops_all_sending_and_keeps_the_queue(kasir: Kasir, phone: FakePhone) -> None:
     phone.notify("6.006")
     phone.start()
     wait_for(lambda: len(kasir.items) == 1, what="the first")
