@@ -30,6 +30,7 @@ SECRET_HEADERS = frozenset(
         "x-hub-signature",
         "x-ilen-signature",
         "x-signature",
+        "x-kasir-body-signature",  # bayargg's second signature, over the raw body
         "x-callback-token",
         "authorization",
     }

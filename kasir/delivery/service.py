@@ -12,7 +12,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select
 
 from kasir import dialects
 from kasir.config import Settings
-from kasir.db.tables import deliveries, endpoints, events, webhook_settings
+from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, webhook_settings
 from kasir.delivery.dispatch import header_problem
 from kasir.delivery.endpoints import get_by_public_id, new_endpoint_id
 from kasir.delivery.outbox import EVENT_TYPES, Target, enqueue, signal_new_deliveries
@@ -351,25 +351,63 @@ def list_events(
     return list(conn.execute(query.order_by(events.c.id.desc()).limit(limit)).mappings())
 
 
-def list_deliveries(
-    conn: Connection, caller: Principal, *, endpoint_id: int | None, status: str | None, limit: int
-) -> list[RowMapping]:
-    query = (
-        select(
-            deliveries,
-            events.c.event_id.label("event_public_id"),
-            events.c.type.label("event_type"),
-            endpoints.c.public_id.label("endpoint_public_id"),
-        )
-        .join(events, events.c.id == deliveries.c.event_id)
-        .outerjoin(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-        .where(deliveries.c.merchant_id == caller.merchant_id, deliveries.c.mode == caller.mode)
+# A delivery as the callback log shows it: with its event's public id and type and its endpoint's.
+DELIVERY_LOG = (
+    select(
+        deliveries,
+        events.c.event_id.label("event_public_id"),
+        events.c.type.label("event_type"),
+        endpoints.c.public_id.label("endpoint_public_id"),
     )
+    .join(events, events.c.id == deliveries.c.event_id)
+    .outerjoin(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+)
+
+
+def list_deliveries(
+    conn: Connection,
+    caller: Principal,
+    *,
+    endpoint_id: int | None,
+    status: str | None,
+    limit: int,
+    event_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    after: int | None = None,
+) -> list[RowMapping]:
+    """The callback log, newest first. ``since``/``until``: created at or after / before;
+    ``before``/``after``: the page older / newer than the delivery with that row id."""
+    query = DELIVERY_LOG.where(deliveries.c.merchant_id == caller.merchant_id, deliveries.c.mode == caller.mode)
     if endpoint_id is not None:
         query = query.where(deliveries.c.endpoint_id == endpoint_id)
     if status:
         query = query.where(deliveries.c.status == status)
+    if event_type:
+        query = query.where(events.c.type == event_type)
+    if since is not None:
+        query = query.where(deliveries.c.created_at >= since)
+    if until is not None:
+        query = query.where(deliveries.c.created_at < until)
+    if before is not None:
+        query = query.where(deliveries.c.id < before)
+    if after is not None:  # the page just newer: read upwards, shown newest first
+        query = query.where(deliveries.c.id > after).order_by(deliveries.c.id).limit(limit)
+        return list(reversed(list(conn.execute(query).mappings())))
     return list(conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit)).mappings())
+
+
+def list_attempts(conn: Connection, caller: Principal, public_id: str) -> list[RowMapping]:
+    """Every try of one delivery of this caller's, first to last."""
+    delivery = find_delivery(conn, caller, public_id)
+    return list(
+        conn.execute(
+            select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id == delivery["id"])
+            .order_by(delivery_attempts.c.attempt)
+        ).mappings()
+    )
 
 
 def count_due(conn: Connection, now: datetime) -> tuple[int, int, float]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, RowMapping, func, or_, select
 
 from kasir.clock import wib_day_start
 from kasir.db.engine import case_folded
@@ -35,8 +35,10 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) -> dict[str, Any]:
-    where = [payments.c.merchant_id == principal.merchant_id, payments.c.mode == principal.mode]
+def _conditions(conn: Connection, principal: Principal, flt: PaymentFilter) -> list[Any]:
+    """The rows ``flt`` selects, scoped to the principal's merchant and mode (the page and limit
+    aside): list-payments and the dashboard's CSV export select by this one rule."""
+    where: list[Any] = [payments.c.merchant_id == principal.merchant_id, payments.c.mode == principal.mode]
     if flt.status:
         where.append(payments.c.status == flt.status)
     if flt.payment_method:
@@ -63,6 +65,11 @@ def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) ->
                 )
             )
         )
+    return where
+
+
+def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) -> dict[str, Any]:
+    where = _conditions(conn, principal, flt)
     total = int(conn.execute(select(func.count()).select_from(payments).where(*where)).scalar_one())
     rows = conn.execute(
         select(payments)
@@ -80,3 +87,14 @@ def list_payments(conn: Connection, principal: Principal, flt: PaymentFilter) ->
             "total_pages": (total + flt.limit - 1) // flt.limit,
         },
     }
+
+
+def all_matching(conn: Connection, principal: Principal, flt: PaymentFilter) -> list[RowMapping]:
+    """Every payment ``flt`` selects (its page and limit ignored), in list-payments' order."""
+    return list(
+        conn.execute(
+            select(payments)
+            .where(*_conditions(conn, principal, flt))
+            .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        ).mappings()
+    )

@@ -22,6 +22,8 @@ from kasir.payments.service import emit, get_payment
 from kasir.store import orders
 
 MAX_LIMIT = 100
+# The statuses a payment can be paid from by hand: an expired payment can, a paid or cancelled one cannot.
+PAYABLE = ("pending", "expired")
 _paid = aliased(payments, name="paid_payment")
 _late = aliased(payments, name="late_payment")
 _SELECT = (
@@ -100,7 +102,7 @@ def assign(
     paid = (
         conn.execute(
             update(payments)
-            .where(payments.c.id == payment["id"], payments.c.status.in_(("pending", "expired")))
+            .where(payments.c.id == payment["id"], payments.c.status.in_(PAYABLE))
             .values(
                 status="paid",
                 paid_at=mutation["occurred_at"],

@@ -427,6 +427,11 @@ def _notification(conn: Connection, source: Mapping[str, Any], public_id: str, *
     return dict(row)
 
 
+def get_notification(conn: Connection, source: Mapping[str, Any], public_id: str) -> dict[str, Any]:
+    """The source's notification ``public_id``, with its credit and payment; any other is 404."""
+    return _notification(conn, source, public_id)
+
+
 def row_id(conn: Connection, source: Mapping[str, Any], public_id: str) -> int:
     """The row id of the source's notification ``public_id`` (a page's cursor)."""
     return int(_notification(conn, source, public_id)["id"])

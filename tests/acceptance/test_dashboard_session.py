@@ -28,9 +28,9 @@ from kasir.db.engine import Database
 from kasir.db.tables import dashboard_sessions, dashboard_users
 from kasir.merchants.service import NewMerchant
 from tests.conftest import writes_nothing
+from tests.dashboard_helpers import PASSWORD, csrf_of
 
 LOGIN = "/dashboard/login"
-PASSWORD = "kata-sandi-toko-1"
 
 
 @pytest.fixture
@@ -45,12 +45,6 @@ def sign_in(client: TestClient, email: str = "owner@toko.test", password: str = 
     response = client.post(LOGIN, data={"email": email, "password": password}, follow_redirects=False)
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/dashboard/account").text)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
 
 
 def sessions_of(db: Database) -> int:

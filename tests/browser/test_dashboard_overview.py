@@ -19,14 +19,7 @@ from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from tests.browser.conftest import Phone
 from tests.conftest import LiveServer
-
-PASSWORD = "kata-sandi-toko-1"
-LAPTOP: dict[str, Any] = {
-    "viewport": {"width": 1280, "height": 800},
-    "device_scale_factor": 1,
-    "is_mobile": False,
-    "has_touch": False,
-}
+from tests.dashboard_helpers import LAPTOP, PASSWORD
 
 
 @pytest.fixture

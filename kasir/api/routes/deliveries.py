@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping
 
 from kasir.api.deps import principal
 from kasir.api.schemas import parse_time
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.db.tables import delivery_attempts
 from kasir.delivery import service
 from kasir.delivery.outbox import EVENT_TYPES
 from kasir.delivery.views import attempt_view, delivery_view, event_view
@@ -68,17 +67,7 @@ async def list_deliveries(
 
 @router.get("/v1/deliveries/{delivery_id}/attempts", summary="Every try of one delivery")
 async def list_attempts(request: Request, delivery_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
-    def read(conn: Connection) -> list[RowMapping]:
-        delivery = service.find_delivery(conn, caller, delivery_id)
-        return list(
-            conn.execute(
-                select(delivery_attempts)
-                .where(delivery_attempts.c.delivery_id == delivery["id"])
-                .order_by(delivery_attempts.c.attempt)
-            ).mappings()
-        )
-
-    rows = await app_state(request).db.read(read)
+    rows = await app_state(request).db.read(lambda conn: service.list_attempts(conn, caller, delivery_id))
     return {"success": True, "data": [attempt_view(row) for row in rows]}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +15,7 @@ from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
 from kasir.api.routes.webhooks import guard_url
 from kasir.api.schemas import CreatePaymentBody, parse, parse_date, query_count
-from kasir.api.state import app_state
+from kasir.api.state import AppState, app_state
 from kasir.clock import utcnow
 from kasir.db.fastpath import PAYMENT_BY_INVOICE
 from kasir.errors import InvalidRequest, NotFound
@@ -74,10 +75,10 @@ async def create_payment(request: Request) -> JSONResponse:
     return JSONResponse(result.body, status_code=result.status_code)
 
 
-async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> dict[str, Any]:
-    """The payment as it is now: a pending payment past its expiry is expired first (with its
-    event), so no read ever shows a stale ``pending``."""
-    state = app_state(request)
+async def fresh_payment_row(state: AppState, caller: Principal, invoice: str) -> Mapping[str, Any]:
+    """The payment's row as it is now: a pending payment past its expiry is expired first (with
+    its event, committed), so no read ever shows a stale ``pending``. The API's reads and the
+    dashboard's payment page both go through here."""
     if "\x00" in invoice:  # no invoice has one, and PostgreSQL would refuse to compare it
         raise NotFound(f"payment {invoice!r} not found", code="payment_not_found")
     row = await state.db.fetch_one(
@@ -87,14 +88,20 @@ async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> d
         raise NotFound(f"payment {invoice} not found", code="payment_not_found")
     now = utcnow()
     if not service.is_stale(row, now):
-        return payment_view(row, state.settings.public_url)
+        return row
     payment_id = row["id"]
 
     def expire(conn: Connection) -> Any:
         service.expire_due(conn, now, state.settings.public_url, payment_id=payment_id)
         return service.get_payment(conn, caller, invoice)
 
-    return payment_view(await state.db.write(expire), state.settings.public_url)
+    found: Mapping[str, Any] = await state.db.write(expire)
+    return found
+
+
+async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> dict[str, Any]:
+    state = app_state(request)
+    return payment_view(await fresh_payment_row(state, caller, invoice), state.settings.public_url)
 
 
 _CHECK_PARAMETERS: dict[str, Any] = {
@@ -130,6 +137,36 @@ def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str)
     return value
 
 
+def payment_filter(
+    *,
+    search: str | None = None,
+    status: str | None = None,
+    payment_method: str | None = None,
+    paid_via: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    page: str | None = None,
+    limit: str | None = None,
+) -> PaymentFilter:
+    """list-payments' query, checked: a wrong value is a 400 naming its field. The dashboard's
+    payments list and CSV export read their query through this too."""
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if start and end and start > end:
+        raise InvalidRequest("start_date is after end_date", field="start_date")
+    return PaymentFilter(
+        search=(search or "").replace("\x00", "").strip()[:200] or None,
+        status=_choice(status, STATUSES, "status"),
+        payment_method=_choice(payment_method, list(METHODS), "payment_method"),
+        paid_via=_choice(paid_via, list(METHODS), "paid_via"),
+        start_date=start,
+        end_date=end,
+        page=query_count(page, "page", 1, low=1),
+        # Above the maximum we serve the maximum, as bayar.gg does, rather than fail a client
+        # that asked for "everything".
+        limit=min(query_count(limit, "limit", 20, low=1), MAX_LIMIT),
+    )
+
+
 @bayargg_route(router, "list-payments", ["GET"], summary="List payments with filters, search and pages")
 async def list_payments_route(
     request: Request,
@@ -143,20 +180,15 @@ async def list_payments_route(
     limit: str | None = Query(default=None, description="Default 20, at most 100"),
     caller: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    if start and end and start > end:
-        raise InvalidRequest("start_date is after end_date", field="start_date")
-    flt = PaymentFilter(
-        search=(search or "").replace("\x00", "").strip()[:200] or None,
-        status=_choice(status, STATUSES, "status"),
-        payment_method=_choice(payment_method, list(METHODS), "payment_method"),
-        paid_via=_choice(paid_via, list(METHODS), "paid_via"),
-        start_date=start,
-        end_date=end,
-        page=query_count(page, "page", 1, low=1),
-        # Above the maximum we serve the maximum, as bayar.gg does, rather than fail a client
-        # that asked for "everything".
-        limit=min(query_count(limit, "limit", 20, low=1), MAX_LIMIT),
+    flt = payment_filter(
+        search=search,
+        status=status,
+        payment_method=payment_method,
+        paid_via=paid_via,
+        start_date=start_date,
+        end_date=end_date,
+        page=page,
+        limit=limit,
     )
     state = app_state(request)
     await expire_stale_payments(state, caller)

@@ -18,12 +18,12 @@ from kasir.clock import utcnow
 from kasir.errors import InvalidRequest, Unauthorized, UnsupportedMediaType
 from kasir.merchants.service import Principal
 from kasir.payments.views import payment_view
-from kasir.sources import automation, health, moota, notifications, qrishook, registry
+from kasir.sources import automation, health, moota, notifications, qrishook, registry, views
 from kasir.sources.notifications import Item, Refused
 
 router = APIRouter(tags=["sources"])
 
-SOURCES_PREFIX = "/v1/sources"
+SOURCES_PREFIX = views.SOURCES_PREFIX
 MAX_LIST = 100
 # The operations a source's phone (or QRIS Hook, an automation app, Moota) calls with the
 # source's token rather than an API key.
@@ -34,22 +34,7 @@ TOKEN_OPERATIONS = frozenset(
 
 
 def _view(state: AppState, row: Any, token: str | None = None) -> dict[str, Any]:
-    shown = registry.view(row, state.settings.public_url, utcnow(), token)
-    shown["automation"] = {
-        "url": f"{state.settings.public_url}{SOURCES_PREFIX}/{row['public_id']}/automation",
-        "content_type": automation.CONTENT_TYPE,
-        "body": automation.template(token or "<token>", row["token_hash"]),
-    }
-    shown["qrishook"] = {
-        "url": f"{state.settings.public_url}{SOURCES_PREFIX}/{row['public_id']}/qrishook",
-        "secret": "the token" if token is None else token,
-    }
-    shown["moota"] = {
-        "url": f"{state.settings.public_url}{SOURCES_PREFIX}/{row['public_id']}/moota",
-        "secret_token": "the token" if token is None else token,
-        "maps": f'apps["{registry.MOOTA_APP}"]',
-    }
-    return shown
+    return views.source_view(row, state.settings.public_url, utcnow(), token)
 
 
 @router.post(SOURCES_PREFIX, summary="Create a payment source: a phone forwarding its apps' notifications")

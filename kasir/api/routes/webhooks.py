@@ -41,6 +41,13 @@ async def guard_url(state: AppState, url: str | None, field: str) -> None:
 # --- settings ---------------------------------------------------------------------------------
 
 
+async def checked_settings(state: AppState, params: dict[str, Any]) -> dict[str, Any]:
+    """The settings' changes a request asks for, validated and SSRF-guarded (API and dashboard)."""
+    body: WebhookSettingsBody = parse(WebhookSettingsBody, params)
+    await guard_url(state, body.default_callback_url, "default_callback_url")
+    return body.model_dump(include=body.model_fields_set)
+
+
 @router.get("/v1/webhook-settings", summary="Default callback URL, dialect and events of this mode")
 async def get_settings(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
@@ -51,9 +58,7 @@ async def get_settings(request: Request, caller: Principal = Depends(principal))
 @router.put("/v1/webhook-settings", summary="Change the default callback URL, dialect or events")
 async def put_settings(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
-    body: WebhookSettingsBody = parse(WebhookSettingsBody, await read_params(request))
-    await guard_url(state, body.default_callback_url, "default_callback_url")
-    changes = body.model_dump(include=body.model_fields_set)
+    changes = await checked_settings(state, await read_params(request))
     now = utcnow()
     row = await state.db.write(lambda conn: service.update_callback_settings(conn, caller, changes, now))
     return {"success": True, "settings": callback_settings_view(row)}
@@ -77,15 +82,25 @@ def _changes(body: EndpointBody, now: datetime) -> service.EndpointChanges:
     return service.EndpointChanges(**fields)
 
 
+async def checked_endpoint(
+    state: AppState, params: dict[str, Any], now: datetime, *, creating: bool
+) -> tuple[service.EndpointChanges, set[str]]:
+    """An endpoint's settings from a request (EndpointBody's rules, the URL SSRF-guarded), and
+    which fields it sets; ``creating``: the URL is required (API and dashboard)."""
+    body: EndpointBody = parse(EndpointBody, params)
+    if creating and not body.url:
+        raise InvalidRequest("url is required", field="url", code="missing_parameter")
+    if creating or "url" in body.model_fields_set:
+        await guard_url(state, body.url, "url")
+    return _changes(body, now), set(body.model_fields_set)
+
+
 @router.post("/v1/endpoints", status_code=201, summary="Register an endpoint (its secret is shown once)")
 async def create_endpoint(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
-    body: EndpointBody = parse(EndpointBody, await read_params(request))
-    if not body.url:
-        raise InvalidRequest("url is required", field="url", code="missing_parameter")
-    await guard_url(state, body.url, "url")
     now = utcnow()
-    row = await state.db.write(lambda conn: service.create_endpoint(conn, caller, _changes(body, now), now))
+    changes, _ = await checked_endpoint(state, await read_params(request), now, creating=True)
+    row = await state.db.write(lambda conn: service.create_endpoint(conn, caller, changes, now))
     return {"success": True, "endpoint": endpoint_view(row, secret=row["secret"])}
 
 
@@ -104,15 +119,9 @@ async def get_endpoint(request: Request, endpoint_id: str, caller: Principal = D
 @router.patch("/v1/endpoints/{endpoint_id}", summary="Change an endpoint; enabled=true brings a disabled one back")
 async def patch_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
-    body: EndpointBody = parse(EndpointBody, await read_params(request))
-    if "url" in body.model_fields_set:
-        await guard_url(state, body.url, "url")
     now = utcnow()
-    row = await state.db.write(
-        lambda conn: service.update_endpoint(
-            conn, caller, endpoint_id, _changes(body, now), set(body.model_fields_set), now
-        )
-    )
+    changes, fields = await checked_endpoint(state, await read_params(request), now, creating=False)
+    row = await state.db.write(lambda conn: service.update_endpoint(conn, caller, endpoint_id, changes, fields, now))
     return {"success": True, "endpoint": endpoint_view(row)}
 
 
@@ -189,30 +198,39 @@ async def send_now(
 
 @router.post("/v1/endpoints/{endpoint_id}/ping", summary="Send a ping now; answers the receiver's status and latency")
 async def ping_endpoint(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
-    state = app_state(request)
+    payload, response = await ping_now(app_state(request), caller, endpoint_id)
+    return {"success": True, "ping": payload, "response": response}
+
+
+async def ping_now(state: AppState, caller: Principal, endpoint_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ping's payload and the receiver's answer (API and dashboard)."""
     endpoint = await state.db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
     payload = ping_payload(endpoint["public_id"], endpoint["url"], mask_secret(endpoint["secret"]), endpoint["enabled"])
-    return {"success": True, "ping": payload, "response": await send_now(state, caller, endpoint, "ping", payload)}
+    return payload, await send_now(state, caller, endpoint, "ping", payload)
 
 
 @router.post("/v1/endpoints/{endpoint_id}/test", summary="Callback tester: send a realistic sample event now")
 async def callback_tester(request: Request, endpoint_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
-    state = app_state(request)
     body: SampleEventBody = parse(SampleEventBody, await read_params(request))
-    if body.event_type not in SAMPLE_TYPES:
+    payload, response = await test_now(app_state(request), caller, endpoint_id, body.event_type)
+    return {"success": True, "event": payload, "response": response}
+
+
+async def test_now(
+    state: AppState, caller: Principal, endpoint_id: str, event_type: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The callback tester (API and dashboard): a realistic sample of ``event_type`` sent to the
+    endpoint now; the sample and the receiver's answer."""
+    if event_type not in SAMPLE_TYPES:
         raise InvalidRequest(
             f"event_type must be one of {', '.join(SAMPLE_TYPES)}", field="event_type", code="invalid_event_type"
         )
     endpoint = await state.db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
-    if get_dialect(endpoint["dialect"]).event_name(body.event_type) is None:
+    if get_dialect(endpoint["dialect"]).event_name(event_type) is None:
         raise InvalidRequest(
-            f"the {endpoint['dialect']} dialect has no way to say {body.event_type}",
+            f"the {endpoint['dialect']} dialect has no way to say {event_type}",
             field="event_type",
             code="event_not_in_dialect",
         )
-    payload = sample_payload(body.event_type, caller.username, state.settings.public_url, utcnow())
-    return {
-        "success": True,
-        "event": payload,
-        "response": await send_now(state, caller, endpoint, body.event_type, payload),
-    }
+    payload = sample_payload(event_type, caller.username, state.settings.public_url, utcnow())
+    return payload, await send_now(state, caller, endpoint, event_type, payload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
-from kasir.dashboard.pages import overview, session
+from kasir.dashboard.pages import overview, payments, reconciliation, session, sources, webhooks
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import NAV, PREFIX, DashboardRoute, signed_in
 from kasir.errors import NotFound
@@ -20,7 +20,7 @@ async def unknown_page(request: Request, rest: str, visitor: Visitor = Depends(s
 
 
 # In the navigation's order.
-MODULES = (overview, session)
+MODULES = (overview, payments, webhooks, reconciliation, sources, session)
 
 
 def include(app: FastAPI) -> None:
