@@ -214,6 +214,19 @@ def test_a_throttled_account_is_told_to_wait_even_with_the_right_password(
     assert sessions_of(db) == 0
 
 
+def test_one_address_trying_many_accounts_is_throttled_too(
+    settings: Settings, db: Database, merchant: NewMerchant, owner: users.NewUser
+) -> None:
+    throttled = settings.model_copy(update={"dashboard_login_address_limit": 3})
+    with TestClient(create_app(throttled, database=db, background=False)) as client:
+        for n in range(3):
+            assert client.post(LOGIN, data={"email": f"guess{n}@toko.test", "password": "x" * 12}).status_code == 401
+        response = client.post(LOGIN, data={"email": owner.email, "password": PASSWORD}, follow_redirects=False)
+    assert response.status_code == 429
+    assert re.search(r"Coba lagi dalam \d+ detik", response.text)
+    assert sessions_of(db) == 0
+
+
 def test_no_password_or_hash_is_shown_or_logged(
     client: TestClient, db: Database, owner: users.NewUser, caplog: pytest.LogCaptureFixture
 ) -> None:
