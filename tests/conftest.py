@@ -14,7 +14,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from kasir.db.engine import Database, build_engine
 from kasir.db.migrate import upgrade
 from kasir.db.tables import metadata
 from kasir.merchants.service import NewMerchant, configure_merchant, create_merchant
+from tests.workers import RunningWorker
 
 PG_ADMIN_URL = os.environ.get("KASIR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -279,3 +280,18 @@ class LiveServer:
 def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with LiveServer(create_app(settings, database=db, background=False)) as server:
         yield server
+
+
+@pytest.fixture
+def start_worker(db: Database) -> Iterator[Callable[[Settings], RunningWorker]]:
+    """Starts real delivery workers in threads; stops (and drains) them after the test."""
+    running: list[RunningWorker] = []
+
+    def start(worker_settings: Settings) -> RunningWorker:
+        worker = RunningWorker(db, worker_settings).__enter__()
+        running.append(worker)
+        return worker
+
+    yield start
+    for worker in running:
+        worker.__exit__(None, None, None)

@@ -14,7 +14,7 @@ import html
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -104,20 +104,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str =
 def wib_local(moment: Any) -> str:
     """A time as a datetime-local field holds it, in WIB."""
     return str(moment.astimezone(WIB).strftime("%Y-%m-%dT%H:%M"))
-
-
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[Callable[[Settings], RunningWorker]]:
-    running: list[RunningWorker] = []
-
-    def start(worker_settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, worker_settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
 
 
 # --- the settings ------------------------------------------------------------------------------

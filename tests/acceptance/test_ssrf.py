@@ -258,20 +258,6 @@ def attempt_rows(db: Database) -> list[Any]:
     return db.read_sync(lambda conn: conn.execute(sa.select(delivery_attempts).order_by(delivery_attempts.c.id)).all())
 
 
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[Callable[[Settings], RunningWorker]]:
-    running: list[RunningWorker] = []
-
-    def start(worker_settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, worker_settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
-
-
 SEND_HOSTS = [
     pytest.param("127.0.0.1", "loopback", id="literal"),
     pytest.param("localhost", "loopback", id="name-via-resolver"),

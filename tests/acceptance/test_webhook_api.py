@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -49,21 +49,6 @@ StartWorker = Callable[[Settings], RunningWorker]
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[StartWorker]:
-    """Starts real delivery workers in threads; stops (and drains) them after the test."""
-    running: list[RunningWorker] = []
-
-    def start(worker_settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, worker_settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from kasir.clock import utcnow
@@ -16,43 +12,10 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import deliveries, endpoints, webhook_settings
 from kasir.delivery.endpoints import new_endpoint_id
-from kasir.delivery.worker import Worker
 from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.service import NewPayment, create_payment
-
-
-class RunningWorker:
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.worker = Worker(db, settings)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        self._loop.run_until_complete(self.worker.run())
-
-    def __enter__(self) -> RunningWorker:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._loop.call_soon_threadsafe(self.worker.stop)
-        self._thread.join(timeout=60)
-        assert not self._thread.is_alive(), "worker did not drain and stop"
-
-
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[Callable[[Settings], RunningWorker]]:
-    running: list[RunningWorker] = []
-
-    def start(settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
+from tests.workers import RunningWorker  # noqa: F401  (imported from here by the delivery tests)
 
 
 def set_callback(

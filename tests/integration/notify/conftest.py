@@ -14,7 +14,7 @@ from kasir.merchants.service import NewMerchant
 from tests.conftest import auth
 
 # The delivery tests' worker fixture, shared: buyer messages go through the same worker.
-from tests.integration.delivery.conftest import RunningWorker, start_worker  # noqa: F401
+from tests.workers import RunningWorker
 
 StartWorker = Callable[[Settings], RunningWorker]
 

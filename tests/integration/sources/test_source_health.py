@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -211,20 +211,6 @@ def make_live_sources(db: Database, merchant: NewMerchant, apps: dict[str, str],
 def fast(settings: Settings) -> Settings:
     """Sources go silent after one second without a word; the sweeper looks five times a second."""
     return settings.model_copy(update={"source_silent_after": 1.0, "sweep_interval": 0.2})
-
-
-@pytest.fixture
-def start_worker(db: Database) -> Iterator[Callable[[Settings], RunningWorker]]:
-    running: list[RunningWorker] = []
-
-    def start(worker_settings: Settings) -> RunningWorker:
-        worker = RunningWorker(db, worker_settings).__enter__()
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        worker.__exit__(None, None, None)
 
 
 # --- 1. end to end: the real app, its sweeper and worker, a real receiver -------------------
