@@ -77,10 +77,20 @@ def seed(db: Database, settings: Settings, count: int) -> tuple[Principal, list[
     return principal, insert_pending_payments(db, principal.merchant_id, count)
 
 
-def insert_pending_payments(db: Database, merchant_id: int, count: int, prefix: str = "bench") -> list[int]:
-    """``count`` pending test-mode payments on the shared QRIS account, written in bulk (not
-    timed anywhere: only their matching is), each with a distinct final amount; those amounts.
-    ``delivery_bench.py`` pays them through mutations too."""
+def insert_pending_payments(
+    db: Database,
+    merchant_id: int,
+    count: int,
+    prefix: str = "bench",
+    *,
+    method: str = "qris",
+    created_ago: timedelta = timedelta(minutes=1),
+) -> list[int]:
+    """``count`` pending test-mode payments by ``method`` (the shared QRIS account, or the
+    merchant's own account of an own-channel method), written in bulk (not timed anywhere: only
+    their matching is), each with a distinct final amount; those amounts. ``delivery_bench.py``
+    and ``sources_bench.py`` pay them through mutations and notifications too."""
+    account = f"platform:{method}" if method == "qris" else f"merchant:{merchant_id}:{method}"
     now = utcnow()
     finals = []
     rows = []
@@ -93,14 +103,14 @@ def insert_pending_payments(db: Database, merchant_id: int, count: int, prefix: 
             invoice_id=f"PAY-{prefix}-{int(now.timestamp())}-{i:07d}",
             merchant_id=merchant_id,
             mode="test",
-            payment_method="qris",
-            channel_account="platform:qris",
+            payment_method=method,
+            channel_account=account,
             amount=amount,
             unique_code=code,
             final_amount=amount + code,
             status="pending",
             use_qris_converter=False,
-            created_at=now - timedelta(minutes=1),
+            created_at=now - created_ago,
             expires_at=now + timedelta(days=1),
         )
         rows.append(tuple(values[c] for c in _PAYMENT_COLUMNS))

@@ -43,7 +43,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +63,13 @@ from api_bench import (
 )
 from delivery_bench import BIN, clean_env, process
 from loadgen import _percentile, cpu_seconds
+from matching_bench import insert_pending_payments
 from rich.console import Console
 from rich.table import Table
 
 from kasir import secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.db import fastpath
 from kasir.db.engine import Database, build_engine
 from kasir.db.migrate import upgrade
 from kasir.db.tables import deliveries, events, mutations, payments, source_notifications
@@ -101,8 +100,6 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 # --- seeding (not timed) ---------------------------------------------------------------------
 
-_PAYMENT_COLUMNS = tuple(c for c in fastpath.PAYMENT_COLUMNS if c != "id")
-
 
 @dataclass(frozen=True, slots=True)
 class Seeded:
@@ -125,34 +122,7 @@ def seed(db: Database, settings: Settings, count: int) -> Seeded:
     db.write_sync(
         lambda conn: update_callback_settings(conn, principal, {"default_callback_url": CALLBACK_URL}, utcnow())
     )
-    now = utcnow()
-    finals, rows = [], []
-    for i in range(count):
-        # 999 unique codes per amount: amounts a thousand apart keep every final amount distinct.
-        amount, code = 10_000 + 1000 * (i // 999), i % 999 + 1
-        finals.append(amount + code)
-        values: dict[str, Any] = dict.fromkeys(_PAYMENT_COLUMNS)
-        values.update(
-            invoice_id=f"PAY-src-{int(now.timestamp())}-{i:07d}",
-            merchant_id=created.id,
-            mode="test",
-            payment_method=CHANNEL,
-            channel_account=f"merchant:{created.id}:{CHANNEL}",
-            amount=amount,
-            unique_code=code,
-            final_amount=amount + code,
-            status="pending",
-            use_qris_converter=False,
-            created_at=now - timedelta(minutes=10),
-            expires_at=now + timedelta(days=1),
-        )
-        rows.append(tuple(values[c] for c in _PAYMENT_COLUMNS))
-    for start in range(0, count, 10_000):
-        db.write_sync(
-            partial(
-                fastpath.insert_values, table="payments", columns=_PAYMENT_COLUMNS, rows=rows[start : start + 10_000]
-            )
-        )
+    finals = insert_pending_payments(db, created.id, count, "src", method=CHANNEL, created_ago=timedelta(minutes=10))
     if db.is_sqlite:
         import sqlite3
 
