@@ -25,7 +25,8 @@ from kasir.api.state import AppState, app_state
 from kasir.clock import to_wire, utcnow
 from kasir.dashboard import sessions, texts
 from kasir.dashboard.sessions import Visitor
-from kasir.errors import KasirError
+from kasir.dashboard.users import ROLES
+from kasir.errors import Forbidden, KasirError
 from kasir.merchants.service import Principal
 from kasir.money import rupiah
 from kasir.web import i18n
@@ -50,9 +51,16 @@ HEADERS = {
 }
 
 
-# The pages the navigation offers, in its order: (path, the texts' key of its name); filled from
-# each page module's NAV_ENTRY by kasir.dashboard.pages.include.
-NAV: list[tuple[str, str]] = []
+# Who may do what (docs/dashboard.md, "Team roles"): the owner everything; a developer the
+# integration (webhooks, endpoints, keys, logs, sources) but not the team or the channels; a
+# cashier what has been paid and the orders to hand over, never a secret or a setting.
+EVERYONE = frozenset(ROLES)
+OWNER = frozenset({"owner"})
+BUILDERS = frozenset({"owner", "developer"})
+
+# The pages the navigation offers, in its order: (path, the texts' key of its name, the roles it
+# is shown to); filled from each page module's NAV_ENTRY by kasir.dashboard.pages.include.
+NAV: list[tuple[str, str, frozenset[str]]] = []
 # What a user whose password is a one-time one may reach before changing it.
 _BEFORE_PASSWORD_CHANGE = frozenset({f"{PREFIX}/account", f"{PREFIX}/account/password", f"{PREFIX}/logout"})
 
@@ -159,6 +167,25 @@ async def signed_in(request: Request) -> Visitor:
     if visitor.must_change_password and request.url.path not in _BEFORE_PASSWORD_CHANGE:
         raise PasswordChangeRequired
     return visitor
+
+
+def allowed(roles: frozenset[str]) -> Callable[[Request], Coroutine[Any, Any, Visitor]]:
+    """The dependency of a page only ``roles`` may use: the visitor, once signed in with one of
+    them; anyone else gets the 403 page (a GET) and changes nothing (a POST). Pages hide what a
+    role cannot do, and this refuses it all the same when the URL is typed."""
+
+    async def visitor_in_role(request: Request) -> Visitor:
+        visitor = await signed_in(request)
+        if visitor.role not in roles:
+            raise Forbidden(texts.TEXTS[language(request)]["role_refused"], code="role_refused")
+        return visitor
+
+    return visitor_in_role
+
+
+def may(visitor: Visitor | None, roles: frozenset[str]) -> bool:
+    """Whether a page should offer what only ``roles`` may do (the route refuses it anyway)."""
+    return visitor is not None and visitor.role in roles
 
 
 async def form(request: Request, visitor: Visitor) -> dict[str, Any]:

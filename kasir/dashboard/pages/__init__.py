@@ -1,11 +1,27 @@
 """The dashboard's pages, one module per area, each an APIRouter of DashboardRoute routes and,
-when it has a place in the navigation, a ``NAV_ENTRY`` (path, the texts' key of its name)."""
+when it has a place in the navigation, a ``NAV_ENTRY`` (path, the texts' key of its name, the roles
+it is shown to: kasir.dashboard.web)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
-from kasir.dashboard.pages import overview, payments, reconciliation, session, sources, webhooks
+from kasir.dashboard.pages import (
+    alerts,
+    channels,
+    goods,
+    keys,
+    links,
+    orders,
+    overview,
+    payments,
+    reconciliation,
+    session,
+    sources,
+    statistics,
+    team,
+    webhooks,
+)
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import NAV, PREFIX, DashboardRoute, signed_in
 from kasir.errors import NotFound
@@ -20,7 +36,22 @@ async def unknown_page(request: Request, rest: str, visitor: Visitor = Depends(s
 
 
 # In the navigation's order.
-MODULES = (overview, payments, webhooks, reconciliation, sources, session)
+MODULES = (
+    overview,
+    payments,
+    links,
+    orders,
+    goods,
+    statistics,
+    webhooks,
+    reconciliation,
+    sources,
+    channels,
+    keys,
+    alerts,
+    team,
+    session,
+)
 
 
 def include(app: FastAPI) -> None:

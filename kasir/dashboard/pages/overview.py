@@ -12,11 +12,11 @@ from kasir.clock import utcnow
 from kasir.dashboard import chart, overview
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
-from kasir.dashboard.web import PREFIX, DashboardRoute, language, principal, render, signed_in
+from kasir.dashboard.web import EVERYONE, PREFIX, DashboardRoute, language, principal, render, signed_in
 from kasir.payments import stats
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
-NAV_ENTRY = (PREFIX, "overview")
+NAV_ENTRY = (PREFIX, "overview", EVERYONE)
 
 CHART_DAYS = 14
 # The chart is an image: its inline styles are its own, and it runs no script.

@@ -25,7 +25,7 @@ from kasir.api.state import app_state
 from kasir.clock import to_wire, today_wib, utcnow
 from kasir.dashboard import audit, payments_detail
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import HEADERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
+from kasir.dashboard.web import EVERYONE, HEADERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
 from kasir.errors import InvalidRequest, KasirError
 from kasir.merchants.service import get_merchant
 from kasir.payments import service
@@ -37,7 +37,7 @@ from kasir.qris import image
 from kasir.sources import health
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
-NAV_ENTRY = (f"{PREFIX}/payments", "payments")
+NAV_ENTRY = (f"{PREFIX}/payments", "payments", EVERYONE)
 
 LIST = f"{PREFIX}/payments"
 # The list's query: list-payments' parameters, as the API names them.

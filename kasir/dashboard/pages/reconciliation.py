@@ -16,7 +16,7 @@ from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.dashboard import audit, reconciliation_data
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
 from kasir.errors import InvalidRequest
 from kasir.payments import reconciliation
 from kasir.payments.service import get_payment
@@ -24,7 +24,7 @@ from kasir.sources import notifications, registry
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/reconciliation"
-NAV_ENTRY = (BASE, "reconciliation")
+NAV_ENTRY = (BASE, "reconciliation", BUILDERS)
 PAGE_SIZE = 20
 # What an invoice id looks like (PAY-toko_kopi-1795314355-OT93MK): the notice after an
 # assignment names one, and nothing else.

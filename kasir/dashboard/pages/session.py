@@ -14,6 +14,7 @@ from kasir.dashboard import sessions, users
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
 from kasir.dashboard.web import (
+    EVERYONE,
     LOGIN,
     PREFIX,
     DashboardRoute,
@@ -32,7 +33,7 @@ from kasir.errors import InvalidRequest
 from kasir.merchants.keys import MODES
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
-NAV_ENTRY = (f"{PREFIX}/account", "account")
+NAV_ENTRY = (f"{PREFIX}/account", "account", EVERYONE)
 
 
 @router.get(LOGIN)

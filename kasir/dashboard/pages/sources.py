@@ -18,7 +18,7 @@ from kasir.clock import utcnow
 from kasir.dashboard import audit
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS, age
-from kasir.dashboard.web import PREFIX, DashboardRoute, form, language, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, language, principal, redirect, render, signed_in
 from kasir.errors import InvalidRequest
 from kasir.payments.methods import METHODS
 from kasir.sources import notifications, registry, views
@@ -26,7 +26,7 @@ from kasir.sources.parsers import PACKAGES
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/sources"
-NAV_ENTRY = (BASE, "sources")
+NAV_ENTRY = (BASE, "sources", BUILDERS)
 PAGE_SIZE = 20
 SOURCE_ID = re.compile(r"src_[0-9a-f]{1,40}")
 APP_FIELD = "app:"  # a form field per app: app:<package> = its channel, or empty

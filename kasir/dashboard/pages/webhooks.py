@@ -23,7 +23,7 @@ from kasir.clock import utcnow
 from kasir.dashboard import audit
 from kasir.dashboard import webhooks_data as data
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
 from kasir.delivery import service
 from kasir.delivery.endpoints import mask_secret
 from kasir.errors import InvalidRequest, KasirError
@@ -31,7 +31,7 @@ from kasir.merchants.service import Principal
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/webhooks"
-NAV_ENTRY = (BASE, "webhooks")
+NAV_ENTRY = (BASE, "webhooks", BUILDERS)
 
 WORDS: dict[str, dict[str, str]] = {
     "id": {
