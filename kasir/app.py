@@ -21,6 +21,7 @@ from kasir.api.routes import (
     account,
     deliveries,
     goods,
+    links,
     metrics,
     mutations,
     payments,
@@ -39,6 +40,7 @@ from kasir.db.engine import Database, build_engine
 from kasir.delivery.metrics import DeliveryMetrics
 from kasir.delivery.ssrf import GuardedResolver
 from kasir.delivery.worker import Worker
+from kasir.links import page as link_page
 from kasir.logs import install_secret_masking
 from kasir.payments.confirmation import pollers_of
 from kasir.payments.sources import configured_sources, run_source
@@ -143,6 +145,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
     app.include_router(goods.router)
     app.include_router(store.router)
     app.include_router(sources.router)
+    app.include_router(links.router)
+    app.include_router(link_page.router)
     dashboard.include(app)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
@@ -160,6 +164,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             sources.SOURCES_PREFIX + "/": settings.max_source_body_bytes,
             **{path: qris.image_body_limit(settings.max_qr_image_bytes) for path in qris.IMAGE_PATHS},
             **goods.upload_body_limits(settings.max_file_bytes, settings.max_image_bytes),
+            **dashboard.goods.upload_body_limits(settings.max_file_bytes, settings.max_image_bytes),
+            dashboard.channels.PREVIEW: dashboard.channels.upload_body_limit(settings.max_qr_image_bytes),
         },
     )
     app.add_middleware(PublicRateLimit)

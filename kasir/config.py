@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kasir.qris.convert import check_static
@@ -134,6 +134,39 @@ class Settings(BaseSettings):
     )
     dashboard_login_address_limit: int = Field(
         default=30, ge=0, description="Failed dashboard sign-ins a minute per client address (0: unlimited)."
+    )
+    # Alerts to the owner (docs/alerts.md): email over SMTP, and when failing callbacks alert.
+    smtp_host: str | None = Field(default=None, description="SMTP server for alert emails; unset: to the log.")
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default 587 (starttls), 465 (ssl) or 25 (none)."
+    )
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls: upgrade a plain connection (required); ssl: TLS from the start."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user; unset: no AUTH.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password (never logged).")
+    smtp_from: str | None = Field(
+        default=None, validate_default=True, description="The From of alert emails: 'Kasir <alerts@shop.id>'."
+    )
+    alert_callbacks_failing_after: float = Field(
+        default=3600, ge=60, description="Seconds an endpoint's callbacks fail before the owner is alerted."
+    )
+
+    @field_validator("smtp_from", mode="after")
+    @classmethod
+    def _smtp_complete(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Refused at start rather than at the first alert, whose email would only fail. Checked
+        # on smtp_from (declared after the others) so that an error shows that value only: a
+        # model-level error would print the input, password included.
+        if info.data.get("smtp_host") and not value:
+            raise ValueError("KASIR_SMTP_HOST needs KASIR_SMTP_FROM (the From of alert emails)")
+        if info.data.get("smtp_password") is not None and not info.data.get("smtp_username"):
+            raise ValueError("KASIR_SMTP_PASSWORD needs KASIR_SMTP_USERNAME")
+        return value
+
+    # The dashboard's team (docs/dashboard.md, "The team"): how long an invitation link works.
+    dashboard_invitation_lifetime: float = Field(
+        default=72 * 3600, ge=300, description="Seconds an invitation to the dashboard team can be accepted."
     )
 
     # QRIS images (qris-convert, qris-info).

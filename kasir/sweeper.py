@@ -1,6 +1,7 @@
 """The background sweeper of `kasir serve` and `kasir worker`: expires pending payments past
-due, marks payment sources that stopped reporting silent, forgets old idempotency keys and
-ended dashboard sessions, and trims the attempt log to its retention period.
+due, marks payment sources that stopped reporting silent, alerts the owner about callbacks
+failing too long (docs/alerts.md), forgets old idempotency keys and ended dashboard sessions,
+and trims the attempt log to its retention period.
 
 Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
 backlog never holds the SQLite write lock for long.
@@ -14,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
+from kasir.alerts.checks import check_failing_callbacks
 from kasir.api.idempotency import forget_older_than
 from kasir.clock import utcnow
 from kasir.config import Settings
@@ -43,6 +45,9 @@ async def sweep_once(db: Database, settings: Settings) -> int:
     silenced = await db.write(lambda conn: health.sweep(conn, now, settings.source_silent_after))
     if silenced:
         log.warning("%d payment source(s) went silent", silenced)
+    alerted = await db.write(lambda conn: check_failing_callbacks(conn, now, settings.alert_callbacks_failing_after))
+    if alerted:
+        log.warning("alerted %d owner(s) about callbacks failing", alerted)
     await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
     await db.write(lambda conn: sessions.forget_expired(conn, now, settings.dashboard_idle_timeout))
     await db.write(lambda conn: forget_attempts_older_than(conn, now - timedelta(days=settings.attempt_retention_days)))

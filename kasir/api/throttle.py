@@ -25,9 +25,9 @@ T = TypeVar("T")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # What a buyer's phone asks for without a key: the pay page, its status poll, the QR images, the
-# download of what was bought and the product photos.
+# download of what was bought, the product photos and the payment links' pages (docs/links.md).
 PUBLIC_PATHS = frozenset({"/pay", "/pay/status", "/qr.png", "/qr.svg"})
-PUBLIC_PREFIXES = ("/download/", "/media/")
+PUBLIC_PREFIXES = ("/download/", "/media/", "/l/")
 
 
 class ClientAddresses:

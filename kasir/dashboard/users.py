@@ -5,6 +5,7 @@ Functions take a Connection and never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from kasir.dashboard import passwords
-from kasir.db.tables import dashboard_sessions, dashboard_users, merchants
-from kasir.errors import Conflict, InvalidRequest, NotFound
+from kasir.db.tables import audit_log, dashboard_sessions, dashboard_users, merchants
+from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 
 ROLES = ("owner", "developer", "cashier")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -134,3 +135,84 @@ def set_password(conn: Connection, user_id: int, password: str, now: datetime) -
         .values(password_hash=passwords.hash_password(password), must_change_password=False, password_changed_at=now)
     )
     conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
+
+
+# --- the team (docs/dashboard.md, "The team") -----------------------------------------------
+
+
+def team(conn: Connection, merchant_id: int) -> list[dict[str, Any]]:
+    """The users of ``merchant_id``'s dashboard, owners first, then by email (never a hash)."""
+    rows = conn.execute(
+        select(
+            dashboard_users.c.id,
+            dashboard_users.c.email,
+            dashboard_users.c.role,
+            dashboard_users.c.created_at,
+            dashboard_users.c.last_sign_in_at,
+        )
+        .where(dashboard_users.c.merchant_id == merchant_id)
+        .order_by(dashboard_users.c.email)
+    ).mappings()
+    return sorted((dict(row) for row in rows), key=lambda user: ROLES.index(user["role"]))
+
+
+def _locked_team(conn: Connection, merchant_id: int, actor_id: int, user_id: int) -> tuple[dict[str, Any], int]:
+    """The user ``user_id`` of ``merchant_id`` and how many owners it has, the merchant's users
+    locked (in id order) for the rest of the transaction: two owners demoting or removing each
+    other at once then queue, and the second sees it is no longer an owner, so a merchant never
+    ends up without one. The actor is checked again here, under the lock."""
+    rows = [
+        dict(row)
+        for row in conn.execute(
+            select(dashboard_users.c.id, dashboard_users.c.email, dashboard_users.c.role)
+            .where(dashboard_users.c.merchant_id == merchant_id)
+            .order_by(dashboard_users.c.id)
+            .with_for_update()
+        ).mappings()
+    ]
+    by_id = {row["id"]: row for row in rows}
+    actor = by_id.get(actor_id)
+    if actor is None or actor["role"] != "owner":
+        raise Forbidden("only an owner may change the team", code="role_refused")
+    target = by_id.get(user_id)
+    if target is None:
+        raise NotFound("no such user in this team", code="user_not_found")
+    if target["id"] == actor_id:
+        raise Conflict("an owner cannot change their own role or remove themselves", code="own_account")
+    return target, sum(1 for row in rows if row["role"] == "owner")
+
+
+def change_role(conn: Connection, merchant_id: int, actor_id: int, user_id: int, role: Any) -> dict[str, Any]:
+    """``user_id`` gets ``role``; their next request has it (the role is read with the session).
+    The user as they were before."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", field="role", code="invalid_role")
+    target, owners = _locked_team(conn, merchant_id, actor_id, user_id)
+    if target["role"] == "owner" and role != "owner" and owners <= 1:
+        raise Conflict("the last owner keeps the owner role", code="last_owner")
+    conn.execute(update(dashboard_users).where(dashboard_users.c.id == user_id).values(role=role))
+    return target
+
+
+def remove_user(conn: Connection, merchant_id: int, actor_id: int, user_id: int) -> dict[str, Any]:
+    """``user_id`` no longer signs in: the user and every session of theirs go at once (a
+    browser still holding the cookie is at the sign-in page at its next request). Their lines
+    in the audit log stay, with their email."""
+    target, owners = _locked_team(conn, merchant_id, actor_id, user_id)
+    if target["role"] == "owner" and owners <= 1:
+        raise Conflict("the last owner cannot be removed", code="last_owner")
+    conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
+    conn.execute(delete(dashboard_users).where(dashboard_users.c.id == user_id))
+    return target
+
+
+def team_actions(conn: Connection, merchant_id: int, limit: int = 30) -> list[dict[str, Any]]:
+    """The audit log's lines about the team (``team.*``), newest first, of both modes: the team
+    is the merchant's, not a mode's."""
+    rows = conn.execute(
+        select(audit_log)
+        .where(audit_log.c.merchant_id == merchant_id, audit_log.c.action.like("team.%"))
+        .order_by(audit_log.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [{**row, "details": json.loads(row["details"]) if row["details"] else None} for row in rows]

@@ -188,9 +188,10 @@ def may(visitor: Visitor | None, roles: frozenset[str]) -> bool:
     return visitor is not None and visitor.role in roles
 
 
-async def form(request: Request, visitor: Visitor) -> dict[str, Any]:
-    """A POSTed form, once its CSRF token is this session's."""
-    params = await read_params(request)
+async def form(request: Request, visitor: Visitor, *, files: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A POSTed form, once its CSRF token is this session's. ``files``: the multipart fields that
+    may be uploads (``kasir.api.body.read_params``); any other upload is refused."""
+    params = await read_params(request, files=files)
     token = session_token(request)
     given = params.pop(CSRF_FIELD, None)
     if token is None or not isinstance(given, str) or not sessions.csrf_matches(token, given):

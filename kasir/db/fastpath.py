@@ -246,6 +246,7 @@ PAYMENT_COLUMNS = (
     "paid_reff_num",
     "closed_at",
     "qris_string",
+    "link_id",
 )
 PAYMENT_DATETIMES = ("created_at", "expires_at", "paid_at", "closed_at")
 

@@ -133,6 +133,11 @@ payments = Table(
     # The payment's dynamic QRIS (its final amount embedded), kept as issued: the merchant may
     # change the static QRIS it came from while the payment is still pending. NULL for OVO.
     Column("qris_string", Text, nullable=True),
+    # The payment link (docs/links.md) a buyer made this payment through: its public id, so that
+    # every view and event of the payment names it without a join. No foreign key: on SQLite one
+    # could only be added by copying the whole table (Alembic's batch mode); links are never
+    # deleted, and only kasir.links writes this, from the link's locked row.
+    Column("link_id", String(40), nullable=True),
     CheckConstraint("mode IN ('test', 'live')", name="mode"),
     CheckConstraint("status IN ('pending', 'paid', 'expired', 'cancelled')", name="status"),
     CheckConstraint("unique_code BETWEEN 0 AND 999", name="unique_code"),
@@ -590,3 +595,128 @@ audit_log = Table(
 )
 Index("ix_audit_log_merchant", audit_log.c.merchant_id, audit_log.c.mode, audit_log.c.id)
 Index("ix_audit_log_payment", audit_log.c.payment_id)
+
+# --- alerts to the owner (docs/alerts.md) ---------------------------------------------------------
+
+# Where a merchant's alerts go, in both modes. No row, or NULL ``emails``: to the owners' sign-in
+# addresses and no WhatsApp. ``emails`` is a JSON list; ``[]`` sends no email at all.
+alert_recipients = Table(
+    "alert_recipients",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("whatsapp", String(20), nullable=True),  # normalised, 62…
+    Column("emails", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One alert raised: what broke (``cause``, and ``subject``, the id of the thing that broke), the
+# dashboard page that shows it, and the event its messages hang on (their deliveries' event).
+owner_alerts = Table(
+    "owner_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("cause", String(20), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("page", String(300), nullable=False),  # a path under /dashboard
+    Column("event_id", Id, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint(
+        "cause IN ('endpoint_disabled', 'source_silent', 'callbacks_failing', 'link_exhausted')", name="cause"
+    ),
+)
+Index("ix_owner_alerts_merchant", owner_alerts.c.merchant_id, owner_alerts.c.mode, owner_alerts.c.id)
+Index("ix_owner_alerts_subject", owner_alerts.c.merchant_id, owner_alerts.c.cause, owner_alerts.c.subject)
+
+# When each (merchant, mode, cause, subject) last alerted: one row, moved forward by a guarded
+# UPDATE, so two nodes raising the same alert at once send it once (at most one an hour).
+alert_cooldowns = Table(
+    "alert_cooldowns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("cause", String(20), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("last_raised_at", UTCDateTime, nullable=False),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    UniqueConstraint("merchant_id", "mode", "cause", "subject"),
+)
+
+# An owner's invitation to the dashboard team (docs/dashboard.md, "The team"): a one-time
+# set-password link whose token only the link holds (the SHA-256 is stored, as for sessions).
+# Pending while not used, revoked or past ``expires_at``; ``user_id`` is who it made.
+dashboard_invitations = Table(
+    "dashboard_invitations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(254), nullable=False),  # lower-cased
+    Column("role", String(10), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", Id, ForeignKey("dashboard_users.id", ondelete="SET NULL"), nullable=True),
+    Column("inviter_email", String(254), nullable=False),  # as it was, should the inviter go
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("user_id", Id, ForeignKey("dashboard_users.id", ondelete="SET NULL"), nullable=True),
+    CheckConstraint("role IN ('owner', 'developer', 'cashier')", name="role"),
+)
+Index("ix_dashboard_invitations_merchant", dashboard_invitations.c.merchant_id, dashboard_invitations.c.email)
+
+# --- payment links (docs/links.md): one link, shared, and a payment of its own for every buyer ----
+
+# The price is fixed (``amount``) or the buyer's choice between ``amount_min`` and ``amount_max``.
+# ``max_paid_uses`` caps the uses (a single-use link is a cap of 1); a use is held by a payment
+# made through the link that is pending and not yet past its expiry, or paid. ``slug`` is the
+# public page's unguessable name (/l/<slug>); ``public_id`` is the API's.
+payment_links = Table(
+    "payment_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("slug", String(40), nullable=False, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(4), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("amount_min", BigInteger, nullable=True),
+    Column("amount_max", BigInteger, nullable=True),
+    Column("reusable", Boolean, nullable=False),
+    Column("max_paid_uses", Integer, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("redirect_url", Text, nullable=True),
+    Column("payment_method", String(20), nullable=False),
+    Column("file_id", BigInteger, nullable=True),
+    Column("content_id", BigInteger, nullable=True),
+    Column("product_image_id", BigInteger, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+    CheckConstraint("mode IN ('test', 'live')", name="mode"),
+    CheckConstraint(
+        "(amount IS NOT NULL AND amount > 0 AND amount_min IS NULL AND amount_max IS NULL)"
+        " OR (amount IS NULL AND amount_min > 0 AND amount_max >= amount_min)",
+        name="price",
+    ),
+    CheckConstraint("max_paid_uses IS NULL OR max_paid_uses >= 1", name="max_paid_uses"),
+    CheckConstraint("reusable OR max_paid_uses = 1", name="single_use"),
+)
+Index("ix_payment_links_merchant", payment_links.c.merchant_id, payment_links.c.mode, payment_links.c.id)
+# A link's payments: counting the uses it holds (under the link's lock) and its page. Partial:
+# most payments are not made through a link and stay out of it.
+Index(
+    "ix_payments_link",
+    payments.c.link_id,
+    payments.c.status,
+    sqlite_where=payments.c.link_id.is_not(None),
+    postgresql_where=payments.c.link_id.is_not(None),
+)

@@ -33,6 +33,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from kasir import notify
+from kasir.alerts import causes as alert_causes
+from kasir.alerts import messages as alert_messages
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
@@ -86,6 +88,14 @@ def buyer_message(job: queue.Job) -> notify.Message:
     return notify.Message(to=job.url.removeprefix(notify.WHATSAPP), text=text, reference=job.event_id)
 
 
+def notifier_message(job: queue.Job, public_url: str) -> notify.Message:
+    """What a notifier delivery says: an owner's alert (docs/alerts.md), else a buyer message."""
+    if not alert_messages.is_alert(job.event_type):
+        return buyer_message(job)
+    alert = alert_messages.render(job.event_type, job.event_payload, public_url, medium=notify.medium(job.url))
+    return notify.Message(to=notify.recipient(job.url), text=alert.text, reference=job.event_id, subject=alert.subject)
+
+
 class Worker:
     def __init__(
         self,
@@ -93,10 +103,13 @@ class Worker:
         settings: Settings,
         metrics: DeliveryMetrics | None = None,
         notifier: notify.Notifier | None = None,
+        email_notifier: notify.Notifier | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        # By the medium of a notifier delivery's url (notify.medium): WhatsApp, or email.
         self.notifier = notifier or notify.from_settings(settings)
+        self.email_notifier = email_notifier or notify.email_from_settings(settings)
         self.metrics = metrics or DeliveryMetrics()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -155,6 +168,7 @@ class Worker:
                         with contextlib.suppress(asyncio.CancelledError):
                             await listener
                     await self.notifier.aclose()
+                    await self.email_notifier.aclose()
         # What this process sent, for the operator reading its log (several workers share a
         # queue, and /metrics shows only the process it is scraped from).
         sent = self.metrics.outcomes
@@ -302,19 +316,23 @@ class Worker:
             log.warning("delivery %s: %s", job.public_id, result.error)
         return request, result
 
+    def _notifier_of(self, job: queue.Job) -> notify.Notifier:
+        return self.email_notifier if notify.medium(job.url) == "email" else self.notifier
+
     async def _notify(self, job: queue.Job) -> tuple[dispatch.Request, dispatch.Result]:
-        """A buyer message through the notifier, which promises not to raise; one that does
+        """A message through its medium's notifier, which promises not to raise; one that does
         anyway (or a message that cannot be written) is a failed try all the same."""
-        recipient = [job.url.removeprefix(notify.WHATSAPP)]  # kept out of the log like a secret
+        recipient = [notify.recipient(job.url)]  # kept out of the log like a secret
+        notifier = self._notifier_of(job)
         try:
-            request = self.notifier.prepare(buyer_message(job))
+            request = notifier.prepare(notifier_message(job, self.settings.public_url))
         except Exception as exc:
             result = dispatch.failure("cannot prepare the message", exc, secrets=recipient)
             log.warning("delivery %s: %s", job.public_id, result.error)
             return self._known_request(job), result
         started = time.perf_counter()
         try:
-            return request, await self.notifier.send(request)
+            return request, await notifier.send(request)
         except Exception as exc:
             result = dispatch.failure(
                 "cannot send the message",
@@ -328,7 +346,7 @@ class Worker:
     def _known_request(self, job: queue.Job) -> dispatch.Request:
         # A notifier delivery's url is the buyer's number, which the attempt log never shows.
         if job.dialect == notify.CHANNEL:
-            return dispatch.Request(f"{notify.CHANNEL}:{self.notifier.name}", {}, b"")
+            return dispatch.Request(f"{notify.CHANNEL}:{self._notifier_of(job).name}", {}, b"")
         return dispatch.known_request(job)
 
     async def _record_loop(self) -> None:
@@ -361,13 +379,19 @@ class Worker:
             now = utcnow()
             queue.record(conn, batch, now)
             gone = {o.job.endpoint_id for o in batch if o.endpoint_result == "gone" and o.job.endpoint_id}
+            # Each automatic disable also alerts the owner (docs/alerts.md), in its transaction.
             for endpoint_id in gone:
-                disable_endpoint(conn, endpoint_id, "the receiver answered 410 Gone", now)
+                row = disable_endpoint(conn, endpoint_id, "the receiver answered 410 Gone", now)
+                if row is not None:
+                    alert_causes.endpoint_disabled(conn, row, "server penerima menjawab 410 Gone", now)
             failing = {o.job.endpoint_id for o in batch if o.endpoint_result == "failure" and o.job.endpoint_id}
             cutoff = now - timedelta(seconds=settings.endpoint_disable_after)
             for endpoint_id in queue.endpoints_failing_since(conn, failing - gone, cutoff):
                 days = settings.endpoint_disable_after / 86400
-                disable_endpoint(conn, endpoint_id, f"no successful delivery for {days:g} days", now)
+                row = disable_endpoint(conn, endpoint_id, f"no successful delivery for {days:g} days", now)
+                if row is not None:
+                    reason = f"tidak ada callback yang berhasil selama {days:g} hari"
+                    alert_causes.endpoint_disabled(conn, row, reason, now)
 
         for attempt in range(5):
             try:

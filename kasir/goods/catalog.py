@@ -239,6 +239,10 @@ def list_images(conn: Connection, principal: Principal, active_only: bool = True
     return _list(conn, product_images, principal, active_only)
 
 
+def get_image(conn: Connection, principal: Principal, image_id: int) -> dict[str, Any]:
+    return _get(conn, product_images, principal, image_id, "image")
+
+
 def deactivate_image(conn: Connection, principal: Principal, image_id: int, now: datetime) -> dict[str, Any]:
     return _deactivate(conn, product_images, principal, image_id, "image", now)
 

@@ -133,6 +133,17 @@ def rotate_key(conn: Connection, username: str, mode: Mode) -> str:
     return _issue_key(conn, merchant_id, mode)
 
 
+def active_keys(conn: Connection, merchant_id: int) -> dict[str, dict[str, Any]]:
+    """The merchant's working API key of each mode, as it may be shown: its prefix and when it
+    was issued (the key itself is stored hashed only)."""
+    rows = conn.execute(
+        select(api_keys.c.mode, api_keys.c.key_prefix, api_keys.c.created_at)
+        .where(api_keys.c.merchant_id == merchant_id, api_keys.c.revoked_at.is_(None))
+        .order_by(api_keys.c.id)
+    ).mappings()
+    return {row["mode"]: dict(row) for row in rows}
+
+
 def merchant_id_by_username(conn: Connection, username: str) -> int:
     merchant_id = conn.execute(select(merchants.c.id).where(merchants.c.username == username)).scalar()
     if merchant_id is None:
@@ -211,9 +222,7 @@ def configure_merchant(
     for column, qris in (("qris_bri", qris_bri), ("qris_gopay", qris_gopay)):
         if qris is None:
             continue
-        values[column] = check_static(qris, field=column) if qris.strip() else None
-        if check_acquirers and values[column] is not None:
-            _check_acquirer(column, values[column])
+        values[column] = check_channel_qris(column, qris, check_acquirer=check_acquirers) if qris.strip() else None
     if ovo_number is not None:
         try:
             values["ovo_number"] = phone.domestic_mobile(ovo_number) if ovo_number.strip() else None
@@ -224,6 +233,16 @@ def configure_merchant(
     if values:
         conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(**values))
     return get_merchant(conn, merchant_id)
+
+
+def check_channel_qris(column: str, qris: str, *, check_acquirer: bool = True) -> str:
+    """``qris`` as the channel ``column`` stores it: a valid static rupiah QRIS
+    (``check_static``), of the channel's acquirer when ``check_acquirer``. What
+    ``configure_merchant`` saves, and what the dashboard's preview checks before offering to."""
+    checked = check_static(qris, field=column)
+    if check_acquirer:
+        _check_acquirer(column, checked)
+    return checked
 
 
 def _check_acquirer(column: str, qris: str) -> None:

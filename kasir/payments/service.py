@@ -48,6 +48,8 @@ class NewPayment:
     content_id: int | None = None
     product_image_id: int | None = None
     use_qris_converter: bool = False
+    # The payment link it is made through (its public id; kasir.links), None for any other.
+    link_id: str | None = None
 
 
 def new_invoice_id(username: str, now: datetime) -> str:
@@ -123,6 +125,7 @@ def create_payment(
         "content_id": request.content_id,
         "product_image_id": request.product_image_id,
         "use_qris_converter": request.use_qris_converter,
+        "link_id": request.link_id,
         "created_at": now,
         "expires_at": now + timedelta(seconds=settings.payment_ttl),
     }

@@ -51,6 +51,9 @@ def payment_view(row: Mapping[Any, Any], public_url: str) -> dict[str, Any]:
         "qris_string": row["qris_string"],
         "qr_image_url": qr_image_url(public_url, row["qris_string"]),
         "mode": row["mode"],
+        # The payment link (lnk_…) the buyer paid through, or null (docs/links.md). Read with get:
+        # the sample events (kasir.delivery.samples) build their row by hand.
+        "link_id": row.get("link_id"),
     }
 
 

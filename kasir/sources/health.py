@@ -10,6 +10,9 @@ States: ``new`` (never heard from: nothing to miss yet), ``live``, ``silent``. E
 guarded ``UPDATE`` (the state it leaves in its ``WHERE``), so two nodes sweeping at once, or a
 heartbeat racing the sweep, emit each event once.
 
+A source going silent also alerts the owner (kasir.alerts, docs/alerts.md), in the same
+transaction, at most once an hour per source.
+
 A source that only receives Moota's pushes is never silent: Moota sends when money moves, not
 to say it is alive.
 """
@@ -22,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from kasir.alerts import causes as alert_causes
 from kasir.clock import to_wire
 from kasir.db.tables import merchants, payment_sources
 from kasir.delivery.outbox import record_event
@@ -134,6 +138,7 @@ def sweep(conn: Connection, now: datetime, silent_after: float) -> int:
             payload=event_payload(dict(row), "source.silent", now),
             created_at=now,
         )
+        alert_causes.source_silent(conn, row, now)
         silenced += 1
     return silenced
 

@@ -24,13 +24,13 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kasir.clock import WIB
+from kasir.clock import WIB, wib_day_start
 from kasir.config import Settings
 from kasir.db.tables import merchants, payments, store_orders
 from kasir.delivery.outbox import record_event
@@ -44,6 +44,18 @@ STATUSES = ("pending", "waiting_payment", "paid", "processing", "completed", "ca
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_ITEMS = 100
+
+# What each step moves an order from (seed 004: completed only from paid or processing; a
+# completed order cannot be cancelled), and the statuses a new payment may be issued in. The one
+# rule the services enforce and the dashboard reads to offer only the steps an order can take.
+MOVES_FROM: dict[str, tuple[str, ...]] = {
+    "processing": ("paid",),
+    "completed": ("paid", "processing"),
+    "cancelled": ("pending", "waiting_payment", "paid", "processing"),
+}
+PAYABLE = ("pending", "waiting_payment")
+# The steps by the names of the API's calls (…/process, …/complete, …/cancel, …/payment).
+STEPS = ("process", "complete", "cancel", "payment")
 
 _SUFFIX_ALPHABET = string.ascii_uppercase + string.digits
 _MAX_NUMBER_ATTEMPTS = 20
@@ -85,6 +97,8 @@ class OrderFilter:
     search: str | None = None
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    start_date: date | None = None  # created on these WIB calendar days, both ends included
+    end_date: date | None = None
 
 
 def new_order_number(now: datetime) -> str:
@@ -158,7 +172,7 @@ def issue_payment(
     ):
         payment_service.expire_due(conn, now, settings.public_url, payment_id=order["payment_id"])
         order = get_order(conn, principal, order_number)
-    if order["status"] not in ("pending", "waiting_payment"):
+    if order["status"] not in PAYABLE:
         raise _refusal(order, "waiting_payment")
     if order["payment_status"] == "pending":
         raise Conflict(
@@ -226,13 +240,13 @@ def process(
     conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
 ) -> dict[str, Any]:
     """``paid`` → ``processing``: the merchant is preparing it."""
-    return _move(conn, principal, order_number, "processing", ("paid",), settings, now, notify=notify)
+    return _move(conn, principal, order_number, "processing", MOVES_FROM["processing"], settings, now, notify=notify)
 
 
 def complete(
     conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
 ) -> dict[str, Any]:
-    return _move(conn, principal, order_number, "completed", ("paid", "processing"), settings, now, notify=notify)
+    return _move(conn, principal, order_number, "completed", MOVES_FROM["completed"], settings, now, notify=notify)
 
 
 def cancel(
@@ -252,7 +266,7 @@ def cancel(
         principal,
         order_number,
         "cancelled",
-        ("pending", "waiting_payment", "paid", "processing"),
+        MOVES_FROM["cancelled"],
         settings,
         now,
         notify=notify,
@@ -275,6 +289,41 @@ def cancel(
     # After the payment: the event shows the order as it ends, payment cancelled.
     _emit(conn, "order.cancelled", row, settings.public_url, now, notify=notify)
     return row
+
+
+def take_step(
+    conn: Connection,
+    principal: Principal,
+    order_number: str,
+    step: str,
+    settings: Settings,
+    now: datetime,
+    *,
+    notify: bool = True,
+    payment_method: str | None = None,
+) -> dict[str, Any]:
+    """One of :data:`STEPS` by its name, as the API's calls and the dashboard's buttons name them."""
+    if step == "process":
+        return process(conn, principal, order_number, settings, now, notify=notify)
+    if step == "complete":
+        return complete(conn, principal, order_number, settings, now, notify=notify)
+    if step == "cancel":
+        return cancel(conn, principal, order_number, settings, now, notify=notify)
+    if step == "payment":
+        return issue_payment(conn, principal, order_number, payment_method, settings, now, notify=notify)
+    raise ValueError(f"not a step: {step!r}")
+
+
+def allowed_steps(order: Mapping[str, Any]) -> list[str]:
+    """The steps ``order`` (as :func:`get_order` reads it, its stale payment already expired)
+    can take now; any other is refused with its reason."""
+    status = order["status"]
+    steps = [step for step, to in (("process", "processing"), ("complete", "completed")) if status in MOVES_FROM[to]]
+    if status in PAYABLE and order["payment_status"] != "pending":
+        steps.append("payment")
+    if status in MOVES_FROM["cancelled"]:
+        steps.append("cancel")
+    return steps
 
 
 _TIMESTAMP_COLUMN = {"processing": "processing_at", "completed": "completed_at", "cancelled": "cancelled_at"}
@@ -371,6 +420,10 @@ def list_orders(conn: Connection, principal: Principal, flt: OrderFilter) -> tup
     where = [store_orders.c.merchant_id == principal.merchant_id, store_orders.c.mode == principal.mode]
     if flt.status:
         where.append(store_orders.c.status == flt.status)
+    if flt.start_date:
+        where.append(store_orders.c.created_at >= wib_day_start(flt.start_date))
+    if flt.end_date:
+        where.append(store_orders.c.created_at < wib_day_start(flt.end_date + timedelta(days=1)))
     if flt.search:
         term = flt.search
         found = [

@@ -15,6 +15,7 @@ from kasir.api.deps import principal
 from kasir.api.schemas import boolean
 from kasir.api.state import app_state
 from kasir.clock import utcnow
+from kasir.config import Settings
 from kasir.errors import InvalidRequest, PayloadTooLarge
 from kasir.goods import catalog, photos
 from kasir.goods.sniff import sniff
@@ -52,6 +53,41 @@ def _upload(params: dict[str, Any], field: str) -> UploadFile:
     return value
 
 
+async def received_file(settings: Settings, upload: UploadFile, name: Any = None) -> dict[str, Any]:
+    """An uploaded digital file in the media store (at most ``max_file_bytes``, not empty), and
+    what ``catalog.create_file`` records of it: the name (``name`` if given, else the upload's,
+    cleaned) and the type sniffed from its bytes. The API and the dashboard take uploads by this."""
+    store = MediaStore(settings.resolved_media_dir)
+    await upload.seek(0)
+    blob = await run_in_threadpool(store.put_stream, upload.file, max_bytes=settings.max_file_bytes)
+    given = name if isinstance(name, str) else None
+    filename = catalog.clean_filename(given or upload.filename, fallback="file")
+    return {"filename": filename, "content_type": sniff(blob.head), "size": blob.size, "sha256": blob.key}
+
+
+async def received_image(settings: Settings, upload: UploadFile) -> dict[str, Any]:
+    """An uploaded product photo checked (at most ``max_image_bytes``, a JPEG, PNG or WebP),
+    re-encoded with its thumbnail into the media store, and what ``catalog.create_image`` records."""
+    limit = settings.max_image_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the image is larger than {limit} bytes", code="image_too_large")
+    if not data:
+        raise InvalidRequest("the image is empty", field="image", code="image_empty")
+    photo = await run_in_threadpool(photos.process, data)
+    store = MediaStore(settings.resolved_media_dir)
+    full = await run_in_threadpool(store.put_bytes, photo.data)
+    thumb = await run_in_threadpool(store.put_bytes, photo.thumbnail)
+    return {
+        "filename": catalog.clean_filename(upload.filename, fallback="image"),
+        "width": photo.width,
+        "height": photo.height,
+        "size": full.size,
+        "storage_key": full.key,
+        "thumbnail_key": thumb.key,
+    }
+
+
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -79,17 +115,9 @@ async def upload_file(request: Request, caller: Principal = Depends(principal)) 
     state = app_state(request)
     params = await read_params(request, files=frozenset({"file"}))
     upload = _upload(params, "file")
-    store = MediaStore(state.settings.resolved_media_dir)
-    await upload.seek(0)
-    blob = await run_in_threadpool(store.put_stream, upload.file, max_bytes=state.settings.max_file_bytes)
-    name = params.get("filename") if isinstance(params.get("filename"), str) else None
-    filename = catalog.clean_filename(name or upload.filename, fallback="file")
+    received = await received_file(state.settings, upload, params.get("filename"))
     now = utcnow()
-    row = await state.db.write(
-        lambda conn: catalog.create_file(
-            conn, caller, filename=filename, content_type=sniff(blob.head), size=blob.size, sha256=blob.key, now=now
-        )
-    )
+    row = await state.db.write(lambda conn: catalog.create_file(conn, caller, **received, now=now))
     return {"success": True, "file": catalog.file_view(row)}
 
 
@@ -193,31 +221,9 @@ async def upload_image(request: Request, caller: Principal = Depends(principal))
     state = app_state(request)
     params = await read_params(request, files=frozenset({"image"}))
     upload = _upload(params, "image")
-    limit = state.settings.max_image_bytes
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"the image is larger than {limit} bytes", code="image_too_large")
-    if not data:
-        raise InvalidRequest("the image is empty", field="image", code="image_empty")
-    photo = await run_in_threadpool(photos.process, data)
-    store = MediaStore(state.settings.resolved_media_dir)
-    full = await run_in_threadpool(store.put_bytes, photo.data)
-    thumb = await run_in_threadpool(store.put_bytes, photo.thumbnail)
-    filename = catalog.clean_filename(upload.filename, fallback="image")
+    received = await received_image(state.settings, upload)
     now = utcnow()
-    row = await state.db.write(
-        lambda conn: catalog.create_image(
-            conn,
-            caller,
-            filename=filename,
-            width=photo.width,
-            height=photo.height,
-            size=full.size,
-            storage_key=full.key,
-            thumbnail_key=thumb.key,
-            now=now,
-        )
-    )
+    row = await state.db.write(lambda conn: catalog.create_image(conn, caller, **received, now=now))
     return {"success": True, "image": catalog.image_view(row, state.settings.public_url)}
 
 

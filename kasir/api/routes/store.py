@@ -13,7 +13,7 @@ from kasir.api import idempotency
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
-from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse, query_count
+from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse, parse_date, query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.errors import InvalidRequest
@@ -24,6 +24,33 @@ from kasir.store.views import order_view
 router = APIRouter(tags=["WA Store"])
 
 _MESSAGES = {"completed": "Order completed successfully", "cancelled": "Order cancelled successfully"}
+
+
+def order_filter(
+    *,
+    status: str | None = None,
+    search: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> orders.OrderFilter:
+    """wa-store-orders' query, checked: a wrong value is a 400 naming its field. The dashboard's
+    orders list reads its query through this too (with the WIB days list-payments takes)."""
+    if status and status not in orders.STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(orders.STATUSES)}", field="status")
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if start and end and start > end:
+        raise InvalidRequest("start_date is after end_date", field="start_date")
+    return orders.OrderFilter(
+        status=status or None,
+        search=(search or "").replace("\x00", "").strip()[:200] or None,
+        # Above the maximum we serve the maximum, as list-payments does.
+        limit=min(query_count(limit, "limit", orders.DEFAULT_LIMIT, low=1), orders.MAX_LIMIT),
+        offset=query_count(offset, "offset", 0, low=0),
+        start_date=start,
+        end_date=end,
+    )
 
 
 @bayargg_route(router, "wa-store-orders", ["GET"], summary="WA Store orders, or one order (seed 004)")
@@ -37,15 +64,7 @@ async def list_orders(
     caller: Principal = Depends(principal),
 ) -> dict[str, Any]:
     state = app_state(request)
-    if status and status not in orders.STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(orders.STATUSES)}", field="status")
-    flt = orders.OrderFilter(
-        status=status or None,
-        search=(search or "").replace("\x00", "").strip()[:200] or None,
-        # Above the maximum we serve the maximum, as list-payments does.
-        limit=min(query_count(limit, "limit", orders.DEFAULT_LIMIT, low=1), orders.MAX_LIMIT),
-        offset=query_count(offset, "offset", 0, low=0),
-    )
+    flt = order_filter(status=status, search=search, limit=limit, offset=offset)
     # Payments past their expiry are expired first, so no order shows a stale payment status.
     await expire_stale_payments(state, caller)
     public_url = state.settings.public_url
@@ -86,13 +105,7 @@ async def _step(
     now = utcnow()
 
     def run(conn: Connection) -> dict[str, Any]:
-        if step == "process":
-            return orders.process(conn, caller, number, settings, now, notify=notify)
-        if step == "complete":
-            return orders.complete(conn, caller, number, settings, now, notify=notify)
-        if step == "cancel":
-            return orders.cancel(conn, caller, number, settings, now, notify=notify)
-        return orders.issue_payment(conn, caller, number, method, settings, now, notify=notify)
+        return orders.take_step(conn, caller, number, step, settings, now, notify=notify, payment_method=method)
 
     return await state.db.write(run, retry_conflicts=True)
 

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection
 
+from kasir.alerts import views as alert_views
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.dashboard import chart, overview
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
-from kasir.dashboard.web import EVERYONE, PREFIX, DashboardRoute, language, principal, render, signed_in
+from kasir.dashboard.web import BUILDERS, EVERYONE, PREFIX, DashboardRoute, language, may, principal, render, signed_in
 from kasir.payments import stats
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -32,17 +33,24 @@ async def overview_page(request: Request, visitor: Visitor = Depends(signed_in))
     state = app_state(request)
     caller = principal(visitor)
     now = utcnow()
+    # A cashier sees the money received and the payments paid; the endpoints, callbacks, sources
+    # and what is still pending are the owner's and the developer's (docs/dashboard.md, "Team
+    # roles"), so they are not even read for a cashier.
+    integration = may(visitor, BUILDERS)
 
     def read(conn: Connection) -> dict[str, Any]:
-        return {
-            **overview.figures(conn, caller, now),
-            "failing": overview.failing_endpoints(conn, caller),
-            "oldest": overview.oldest_pending_delivery(conn, caller),
-            "sources": overview.sources(conn, caller),
-        }
+        found = overview.figures(conn, caller, now)
+        if integration:
+            found["failing"] = overview.failing_endpoints(conn, caller)
+            found["oldest"] = overview.oldest_pending_delivery(conn, caller)
+            found["sources"] = overview.sources(conn, caller)
+            found["alerts"] = alert_views.recent_alerts(conn, caller.merchant_id, caller.mode, now)
+        return found
 
     found = await state.db.read(read)
-    return render(request, "dashboard/overview.html", {**found, "now": now}, visitor=visitor)
+    return render(
+        request, "dashboard/overview.html", {**found, "now": now, "integration": integration}, visitor=visitor
+    )
 
 
 @router.get(f"{PREFIX}/chart.svg")

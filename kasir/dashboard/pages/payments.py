@@ -25,8 +25,21 @@ from kasir.api.state import app_state
 from kasir.clock import to_wire, today_wib, utcnow
 from kasir.dashboard import audit, payments_detail
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import EVERYONE, HEADERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
-from kasir.errors import InvalidRequest, KasirError
+from kasir.dashboard.web import (
+    BUILDERS,
+    EVERYONE,
+    HEADERS,
+    PREFIX,
+    DashboardRoute,
+    allowed,
+    form,
+    may,
+    principal,
+    redirect,
+    render,
+    signed_in,
+)
+from kasir.errors import InvalidRequest, KasirError, NotFound
 from kasir.merchants.service import get_merchant
 from kasir.payments import service
 from kasir.payments.confirmation import automatic_sources
@@ -40,6 +53,11 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 NAV_ENTRY = (f"{PREFIX}/payments", "payments", EVERYONE)
 
 LIST = f"{PREFIX}/payments"
+# Who may do what here (docs/dashboard.md, "Team roles"): everyone reads; owners and developers
+# create and cancel; a cashier sees only what has been paid (the list, its CSV and a payment's
+# page), never the callbacks that went out about it.
+builders = allowed(BUILDERS)
+PAID_ONLY = "paid"
 # The list's query: list-payments' parameters, as the API names them.
 FILTERS = ("search", "status", "payment_method", "paid_via", "start_date", "end_date")
 # What the create form sends: create-payment's fields a person fills in. Nothing else of the
@@ -135,6 +153,7 @@ WORDS: dict[str, dict[str, str]] = {
         "create": "Buat",
         "method_unavailable": "{name} (tidak tersedia: {reason})",
         "mode_note": "Pembayaran dibuat di mode yang sedang tampil.",
+        "paid_only_note": "Sebagai kasir, Anda melihat pembayaran yang sudah dibayar saja.",
     },
     "en": {
         "payments_title": "Payments",
@@ -215,12 +234,22 @@ WORDS: dict[str, dict[str, str]] = {
         "create": "Create",
         "method_unavailable": "{name} (unavailable: {reason})",
         "mode_note": "The payment is made in the mode shown.",
+        "paid_only_note": "As a cashier, you see the paid payments only.",
     },
 }
 
 
-def _query_values(request: Request) -> dict[str, str]:
-    return {name: request.query_params.get(name, "") for name in FILTERS}
+def _sees_paid_only(visitor: Visitor) -> bool:
+    """A cashier sees what has been paid and nothing else (issue 19: "the cashier signs in and
+    sees only what has been paid")."""
+    return not may(visitor, BUILDERS)
+
+
+def _query_values(request: Request, visitor: Visitor) -> dict[str, str]:
+    values = {name: request.query_params.get(name, "") for name in FILTERS}
+    if _sees_paid_only(visitor):
+        values["status"] = PAID_ONLY  # whatever the URL says
+    return values
 
 
 def _filter_of(values: dict[str, str], page: str | None = None) -> PaymentFilter:
@@ -248,10 +277,13 @@ def _page_numbers(page: int, pages: int) -> list[int | None]:
 async def payments_list(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
     state = app_state(request)
     caller = principal(visitor)
-    values = _query_values(request)
+    values = _query_values(request, visitor)
+    paid_only = _sees_paid_only(visitor)
     context: dict[str, Any] = {
         "values": values,
-        "statuses": STATUSES,
+        "statuses": (PAID_ONLY,) if paid_only else STATUSES,
+        "paid_only": paid_only,
+        "can_create": may(visitor, BUILDERS),
         "methods": list(METHODS.values()),
         "csv_url": f"{LIST}.csv"
         + (f"?{urlencode({k: v for k, v in values.items() if v})}" if any(values.values()) else ""),
@@ -279,7 +311,7 @@ async def payments_csv(request: Request, visitor: Visitor = Depends(signed_in)) 
     """Every payment the list's filters select (not one page), as CSV."""
     state = app_state(request)
     caller = principal(visitor)
-    flt = _filter_of(_query_values(request))
+    flt = _filter_of(_query_values(request, visitor))
     await expire_stale_payments(state, caller)
     rows = await state.db.read(lambda conn: all_matching(conn, caller, flt))
     body = "\ufeff" + payments_detail.csv_text(rows)  # the BOM: spreadsheets then read UTF-8 names right
@@ -320,12 +352,12 @@ async def _new_form(
 
 
 @router.get(f"{LIST}/new")
-async def new_payment_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def new_payment_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     return await _new_form(request, visitor, {name: "" for name in FORM_FIELDS})
 
 
 @router.post(f"{LIST}/new")
-async def create_payment(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def create_payment(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     values = {name: params[name] if isinstance(params.get(name), str) else "" for name in FORM_FIELDS}
     state = app_state(request)
@@ -357,6 +389,9 @@ async def payment_page(request: Request, invoice: str, visitor: Visitor = Depend
     state = app_state(request)
     caller = principal(visitor)
     row = await fresh_payment_row(state, caller, invoice)
+    if _sees_paid_only(visitor) and row["status"] != PAID_ONLY:
+        # The words of an unknown invoice: a cashier cannot tell a pending payment from none.
+        raise NotFound(f"payment {invoice} not found", code="payment_not_found")
 
     def read(conn: Connection) -> dict[str, Any]:
         found = payments_detail.story(conn, caller, row)
@@ -365,6 +400,8 @@ async def payment_page(request: Request, invoice: str, visitor: Visitor = Depend
         return found
 
     found = await state.db.read(read)
+    if not may(visitor, BUILDERS):
+        found["events"] = []  # the callbacks are the integration's: URLs and receivers' answers
     context = {
         **found,
         "p": payment_view(row, state.settings.public_url),
@@ -376,13 +413,15 @@ async def payment_page(request: Request, invoice: str, visitor: Visitor = Depend
         "qr": await _qr_data_url(row["qris_string"]),
         "done": request.query_params.get("done"),
         "details_text": payments_detail.details_text,
+        "can_cancel": may(visitor, BUILDERS),
+        "shows_callbacks": may(visitor, BUILDERS),
         "to_wire": to_wire,
     }
     return render(request, "dashboard/payments_detail.html", context, visitor=visitor, words=WORDS)
 
 
 @router.post(LIST + "/{invoice}/cancel")
-async def cancel_payment(request: Request, invoice: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def cancel_payment(request: Request, invoice: str, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)

@@ -16,7 +16,7 @@ from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.dashboard import audit, reconciliation_data
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, principal, redirect, render
 from kasir.errors import InvalidRequest
 from kasir.payments import reconciliation
 from kasir.payments.service import get_payment
@@ -25,6 +25,8 @@ from kasir.sources import notifications, registry
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/reconciliation"
 NAV_ENTRY = (BASE, "reconciliation", BUILDERS)
+# Owners and developers only (docs/dashboard.md, \"Team roles\"): a cashier gets the 403 page.
+builders = allowed(BUILDERS)
 PAGE_SIZE = 20
 # What an invoice id looks like (PAY-toko_kopi-1795314355-OT93MK): the notice after an
 # assignment names one, and nothing else.
@@ -197,7 +199,7 @@ def invoice_of(params: dict[str, Any]) -> str:
 
 
 @router.get(BASE)
-async def reconciliation_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def reconciliation_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     page = page_number(request.query_params.get("page"))
     npage = page_number(request.query_params.get("npage"))
@@ -230,7 +232,7 @@ async def reconciliation_page(request: Request, visitor: Visitor = Depends(signe
 
 
 @router.get(BASE + "/mutations/{mutation_id}")
-async def choose_for_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def choose_for_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     now = utcnow()
 
@@ -246,7 +248,7 @@ async def choose_for_mutation(request: Request, mutation_id: str, visitor: Visit
 
 
 @router.get(BASE + "/mutations/{mutation_id}/confirm")
-async def confirm_for_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def confirm_for_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     invoice = invoice_of(dict(request.query_params))
     now = utcnow()
@@ -261,7 +263,7 @@ async def confirm_for_mutation(request: Request, mutation_id: str, visitor: Visi
 
 
 @router.post(BASE + "/mutations/{mutation_id}/assign")
-async def assign_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def assign_mutation(request: Request, mutation_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     invoice = invoice_of(params)
     caller = principal(visitor)
@@ -295,7 +297,7 @@ def _notification_url(source_id: str, notification_id: str) -> str:
 
 @router.get(BASE + "/sources/{source_id}/notifications/{notification_id}")
 async def choose_for_notification(
-    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(signed_in)
+    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(builders)
 ) -> Response:
     caller = principal(visitor)
     now = utcnow()
@@ -316,7 +318,7 @@ async def choose_for_notification(
 
 @router.get(BASE + "/sources/{source_id}/notifications/{notification_id}/confirm")
 async def confirm_for_notification(
-    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(signed_in)
+    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(builders)
 ) -> Response:
     caller = principal(visitor)
     invoice = invoice_of(dict(request.query_params))
@@ -334,7 +336,7 @@ async def confirm_for_notification(
 
 @router.post(BASE + "/sources/{source_id}/notifications/{notification_id}/assign")
 async def assign_notification(
-    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(signed_in)
+    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(builders)
 ) -> Response:
     params = await form(request, visitor)
     invoice = invoice_of(params)
@@ -368,7 +370,7 @@ async def assign_notification(
 
 @router.post(BASE + "/sources/{source_id}/notifications/{notification_id}/reparse")
 async def reparse_notification(
-    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(signed_in)
+    request: Request, source_id: str, notification_id: str, visitor: Visitor = Depends(builders)
 ) -> Response:
     await form(request, visitor)
     caller = principal(visitor)

@@ -18,7 +18,7 @@ from kasir.clock import utcnow
 from kasir.dashboard import audit
 from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS, age
-from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, language, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, language, principal, redirect, render
 from kasir.errors import InvalidRequest
 from kasir.payments.methods import METHODS
 from kasir.sources import notifications, registry, views
@@ -27,6 +27,8 @@ from kasir.sources.parsers import PACKAGES
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/sources"
 NAV_ENTRY = (BASE, "sources", BUILDERS)
+# Owners and developers only (docs/dashboard.md, \"Team roles\"): a cashier gets the 403 page.
+builders = allowed(BUILDERS)
 PAGE_SIZE = 20
 SOURCE_ID = re.compile(r"src_[0-9a-f]{1,40}")
 APP_FIELD = "app:"  # a form field per app: app:<package> = its channel, or empty
@@ -286,7 +288,7 @@ def _reveal(request: Request, visitor: Visitor, row: Mapping[str, Any], token: s
 
 
 @router.get(BASE)
-async def sources_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def sources_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     rows = await app_state(request).db.read(lambda conn: registry.list_sources(conn, caller))
     context = {
@@ -298,12 +300,12 @@ async def sources_page(request: Request, visitor: Visitor = Depends(signed_in)) 
 
 
 @router.get(BASE + "/new")
-async def new_source_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def new_source_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     return _form_page(request, visitor, name="", apps={})
 
 
 @router.post(BASE)
-async def create_source(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def create_source(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     given_name = params.get("name") if isinstance(params.get("name"), str) else ""
     given_apps = _apps_of_form(params)
@@ -326,7 +328,7 @@ async def create_source(request: Request, visitor: Visitor = Depends(signed_in))
 
 
 @router.get(BASE + "/{source_id}")
-async def source_page(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def source_page(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     before = request.query_params.get("before") or None
 
@@ -348,14 +350,14 @@ async def source_page(request: Request, source_id: str, visitor: Visitor = Depen
 
 
 @router.get(BASE + "/{source_id}/edit")
-async def edit_source_page(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def edit_source_page(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     row = await app_state(request).db.read(lambda conn: registry.get(conn, caller, source_id))
     return _form_page(request, visitor, name=row["name"], apps=registry.apps_of(row), source=row)
 
 
 @router.post(BASE + "/{source_id}/edit")
-async def edit_source(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def edit_source(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     caller = principal(visitor)
     state = app_state(request)
@@ -386,7 +388,7 @@ async def edit_source(request: Request, source_id: str, visitor: Visitor = Depen
 
 
 @router.get(BASE + "/{source_id}/rotate")
-async def rotate_page(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def rotate_page(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     row = await app_state(request).db.read(lambda conn: registry.get(conn, caller, source_id))
     context = {"source": row, "action": "rotate"}
@@ -394,7 +396,7 @@ async def rotate_page(request: Request, source_id: str, visitor: Visitor = Depen
 
 
 @router.post(BASE + "/{source_id}/rotate")
-async def rotate(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def rotate(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     caller = principal(visitor)
     now = utcnow()
@@ -409,7 +411,7 @@ async def rotate(request: Request, source_id: str, visitor: Visitor = Depends(si
 
 
 @router.get(BASE + "/{source_id}/delete")
-async def delete_page(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def delete_page(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     row = await app_state(request).db.read(lambda conn: registry.get(conn, caller, source_id))
     context = {"source": row, "action": "delete"}
@@ -417,7 +419,7 @@ async def delete_page(request: Request, source_id: str, visitor: Visitor = Depen
 
 
 @router.post(BASE + "/{source_id}/delete")
-async def delete(request: Request, source_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def delete(request: Request, source_id: str, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     caller = principal(visitor)
     now = utcnow()

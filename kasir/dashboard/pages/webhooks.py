@@ -23,7 +23,7 @@ from kasir.clock import utcnow
 from kasir.dashboard import audit
 from kasir.dashboard import webhooks_data as data
 from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, form, principal, redirect, render, signed_in
+from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, principal, redirect, render
 from kasir.delivery import service
 from kasir.delivery.endpoints import mask_secret
 from kasir.errors import InvalidRequest, KasirError
@@ -32,6 +32,8 @@ from kasir.merchants.service import Principal
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/webhooks"
 NAV_ENTRY = (BASE, "webhooks", BUILDERS)
+# Owners and developers only (docs/dashboard.md, \"Team roles\"): a cashier gets the 403 page.
+builders = allowed(BUILDERS)
 
 WORDS: dict[str, dict[str, str]] = {
     "id": {
@@ -296,12 +298,12 @@ async def _overview(
 
 
 @router.get(BASE)
-async def webhooks_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def webhooks_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     return await _overview(request, visitor)
 
 
 @router.post(f"{BASE}/settings")
-async def save_settings(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def save_settings(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -323,7 +325,7 @@ async def save_settings(request: Request, visitor: Visitor = Depends(signed_in))
 
 
 @router.post(f"{BASE}/rotate-secret")
-async def rotate_settings_secret(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def rotate_settings_secret(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -378,12 +380,12 @@ async def _endpoint_page(
 
 
 @router.get(f"{BASE}/endpoints/new")
-async def new_endpoint_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def new_endpoint_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     return _page(request, visitor, "webhooks_new.html", {"values": data.endpoint_form_values(None), "error": None})
 
 
 @router.post(f"{BASE}/endpoints")
-async def create_endpoint(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def create_endpoint(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -407,12 +409,12 @@ async def create_endpoint(request: Request, visitor: Visitor = Depends(signed_in
 
 
 @router.get(f"{BASE}/endpoints/{{endpoint_id}}")
-async def endpoint_page(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def endpoint_page(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     return await _endpoint_page(request, visitor, endpoint_id)
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}")
-async def update_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def update_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -437,7 +439,7 @@ async def update_endpoint(request: Request, endpoint_id: str, visitor: Visitor =
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/enabled")
-async def set_enabled(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def set_enabled(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     if params.get("enabled") not in ("true", "false"):
         raise InvalidRequest("enabled must be true or false", field="enabled")
@@ -456,7 +458,7 @@ async def set_enabled(request: Request, endpoint_id: str, visitor: Visitor = Dep
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/rotate-secret")
-async def rotate_endpoint_secret(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def rotate_endpoint_secret(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -488,17 +490,17 @@ async def _answer(
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/ping")
-async def ping_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def ping_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     return await _answer(request, visitor, app_state(request), principal(visitor), endpoint_id, "ping")
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/test")
-async def send_test_event(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def send_test_event(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     return await _answer(request, visitor, app_state(request), principal(visitor), endpoint_id, "test")
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/recover")
-async def recover_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def recover_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -523,14 +525,14 @@ async def recover_endpoint(request: Request, endpoint_id: str, visitor: Visitor 
 
 
 @router.get(f"{BASE}/endpoints/{{endpoint_id}}/delete")
-async def delete_page(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def delete_page(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     row = await app_state(request).db.read(lambda conn: service.find_endpoint(conn, caller, endpoint_id))
     return _page(request, visitor, "webhooks_delete.html", {"endpoint": row})
 
 
 @router.post(f"{BASE}/endpoints/{{endpoint_id}}/delete")
-async def delete_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def delete_endpoint(request: Request, endpoint_id: str, visitor: Visitor = Depends(builders)) -> Response:
     params = await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
@@ -552,7 +554,7 @@ async def delete_endpoint(request: Request, endpoint_id: str, visitor: Visitor =
 
 
 @router.get(f"{BASE}/deliveries")
-async def log_page(request: Request, visitor: Visitor = Depends(signed_in)) -> Response:
+async def log_page(request: Request, visitor: Visitor = Depends(builders)) -> Response:
     state = app_state(request)
     caller = principal(visitor)
     query = request.query_params
@@ -578,7 +580,7 @@ async def log_page(request: Request, visitor: Visitor = Depends(signed_in)) -> R
 
 
 @router.get(f"{BASE}/deliveries/{{delivery_id}}")
-async def delivery_page(request: Request, delivery_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def delivery_page(request: Request, delivery_id: str, visitor: Visitor = Depends(builders)) -> Response:
     caller = principal(visitor)
     detail = await app_state(request).db.read(lambda conn: data.delivery_detail(conn, caller, delivery_id))
     context = {"detail": detail, "resent": request.query_params.get("resent")}
@@ -586,7 +588,7 @@ async def delivery_page(request: Request, delivery_id: str, visitor: Visitor = D
 
 
 @router.post(f"{BASE}/deliveries/{{delivery_id}}/resend")
-async def resend(request: Request, delivery_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
+async def resend(request: Request, delivery_id: str, visitor: Visitor = Depends(builders)) -> Response:
     await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
