@@ -23,13 +23,13 @@ from kasir.alerts import service as alerts
 from kasir.api import idempotency
 from kasir.config import Settings
 from kasir.db.tables import merchants, payment_links, payments, product_images
-from kasir.errors import Conflict, Forbidden, InvalidRequest, KasirError, NotFound
+from kasir.errors import Conflict, InvalidRequest, KasirError, NotFound
 from kasir.goods import catalog
 from kasir.links import fields, slugs
-from kasir.merchants.service import Principal, get_merchant
+from kasir.merchants.service import Principal
 from kasir.money import rupiah
-from kasir.payments.methods import METHODS, unavailable_reason
-from kasir.payments.service import NewPayment, create_payment
+from kasir.payments.methods import METHODS
+from kasir.payments.service import NewPayment, available_method, create_payment
 
 MAX_LIST = 100
 _SLUG_ATTEMPTS = 5  # 95 random bits: a collision is for the tests that force one
@@ -113,14 +113,7 @@ def _check_against_database(
     this mode, and whether the goods' ids are theirs. Only what the request sets is checked, so a
     title can still be changed after, say, the link's file was deactivated."""
     if "payment_method" in changes:
-        method = METHODS[values["payment_method"]]
-        merchant = get_merchant(conn, principal.merchant_id) if method.own_channel else {}
-        reason = unavailable_reason(method, merchant, settings, principal.mode)
-        if reason is not None:
-            # create-payment's answer, so a link never promises what no buyer could pay.
-            code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
-            error = Forbidden if code == "subscription_inactive" else InvalidRequest
-            raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
+        available_method(conn, principal, METHODS[values["payment_method"]], settings)
     catalog.check_attachments(
         conn, principal, {name: values[name] for name in fields.ATTACHMENT_FIELDS if changes.get(name) is not None}
     )

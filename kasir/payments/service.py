@@ -21,7 +21,7 @@ from kasir.goods import catalog
 from kasir.merchants.service import Principal, get_merchant
 from kasir.money import rupiah
 from kasir.payments import codes
-from kasir.payments.methods import METHODS, static_qris, unavailable_reason
+from kasir.payments.methods import METHODS, Method, static_qris, unavailable_reason
 from kasir.payments.views import event_payload
 from kasir.qris.convert import to_dynamic
 from kasir.qris.emv import QrisError
@@ -70,6 +70,19 @@ def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> dict
     return row
 
 
+def available_method(conn: Connection, principal: Principal, method: Method, settings: Settings) -> Mapping[str, Any]:
+    """The merchant's settings when ``method`` takes payments for them in this mode (nothing for
+    the operator's QRIS, which needs no look at them); else the refusal create-payment answers.
+    A payment link checks its method here too, so a link never promises what no buyer could pay."""
+    merchant = get_merchant(conn, principal.merchant_id) if method.own_channel else {}
+    reason = unavailable_reason(method, merchant, settings, principal.mode)
+    if reason is not None:
+        code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
+        error = Forbidden if code == "subscription_inactive" else InvalidRequest
+        raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
+    return merchant
+
+
 def create_payment(
     conn: Connection, principal: Principal, request: NewPayment, settings: Settings, now: datetime
 ) -> dict[str, Any]:
@@ -80,13 +93,7 @@ def create_payment(
             field="payment_method",
             code="invalid_payment_method",
         )
-    # The operator's QRIS needs no look at the merchant's settings.
-    merchant = get_merchant(conn, principal.merchant_id) if method.own_channel else {}
-    reason = unavailable_reason(method, merchant, settings, principal.mode)
-    if reason is not None:
-        code = "subscription_inactive" if "subscription" in reason else "payment_method_unavailable"
-        error = Forbidden if code == "subscription_inactive" else InvalidRequest
-        raise error(f"payment method {method.id} is not available: {reason}", code=code, field="payment_method")
+    merchant = available_method(conn, principal, method, settings)
     static = static_qris(method, merchant, settings)
     if request.use_qris_converter and static is None:
         raise InvalidRequest(

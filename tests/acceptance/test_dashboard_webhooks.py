@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -33,6 +32,7 @@ from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import PASSWORD, csrf_of
 from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver, Reply
+from tests.waiting import wait_until
 
 BASE = "/dashboard/webhooks"
 NOWHERE = "http://127.0.0.1:9/hook"
@@ -90,15 +90,6 @@ def audit_lines(db: Database) -> list[dict[str, Any]]:
     return db.read_sync(
         lambda conn: [dict(row) for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings()]
     )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def wib_local(moment: Any) -> str:

@@ -27,6 +27,7 @@ from kasir.merchants.service import NewMerchant
 from tests.conftest import auth, writes_nothing
 from tests.integration.delivery.conftest import RunningWorker, add_endpoint, delivery_rows, set_callback
 from tests.receivers import Receiver
+from tests.waiting import wait_until
 
 ENDPOINTS = "/v1/endpoints"
 SETTINGS = "/v1/webhook-settings"
@@ -133,15 +134,6 @@ def assert_refused(response: httpx.Response, code: str, field: str) -> None:
     assert body["code"] == code, body
     assert body["field"] == field, body
     assert body["error"].startswith(f"{field}:") or body["error"].startswith(f"{field} "), body
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 # --- save time ------------------------------------------------------------------------------

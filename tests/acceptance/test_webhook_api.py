@@ -34,6 +34,7 @@ from kasir.merchants.service import NewMerchant
 from tests.conftest import auth, row_counts, writes_nothing
 from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver, Reply
+from tests.waiting import wait_until
 
 SETTINGS = "/v1/webhook-settings"
 ENDPOINTS = "/v1/endpoints"
@@ -49,15 +50,6 @@ StartWorker = Callable[[Settings], RunningWorker]
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None, field: str | None = None) -> None:

@@ -12,7 +12,6 @@ Screenshots of every step go to test-output/screenshots/ (test_alerts_flow-*).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from tests.browser.conftest import Phone
+from tests.browser.page_checks import no_overflow, wait_for_text
 from tests.conftest import LiveServer, free_port
 from tests.dashboard_helpers import LAPTOP, PASSWORD
 from tests.integration.alerts.conftest import alert_settings, cloud_success, live_source, sweep_sources
@@ -64,20 +64,6 @@ def alerting(settings: Settings, cloud: Receiver, mailbox: Mailbox) -> Settings:
 def working_server(alerting: Settings, db: Database) -> Iterator[LiveServer]:
     with LiveServer(create_app(alerting, database=db)) as server:
         yield server
-
-
-def no_overflow(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
-
-
-def wait_for_text(page: Any, selector: str, text: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in str(page.locator(selector).all_inner_texts()):
-            return
-        time.sleep(0.3)
-        page.reload()
-    raise AssertionError(f"{selector} never showed {text!r}")
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])

@@ -28,6 +28,7 @@ from kasir.merchants.keys import key_prefix
 from kasir.merchants.service import NewMerchant, get_merchant
 from tests.acceptance.test_dashboard_channels import GOPAY_DYNAMIC, GOPAY_NMID, GOPAY_STATIC, photo_of_qris
 from tests.browser.conftest import Phone
+from tests.browser.page_checks import no_overflow
 from tests.conftest import LiveServer, auth
 from tests.dashboard_helpers import EMAIL, LAPTOP, PASSWORD
 
@@ -35,10 +36,6 @@ from tests.dashboard_helpers import EMAIL, LAPTOP, PASSWORD
 @pytest.fixture
 def owner(db: Database, merchant: NewMerchant) -> users.NewUser:
     return db.write_sync(lambda conn: users.create_user(conn, merchant.username, EMAIL, utcnow(), password=PASSWORD))
-
-
-def no_overflow(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])

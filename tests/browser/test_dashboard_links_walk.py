@@ -30,6 +30,7 @@ from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from kasir.money import rupiah
 from tests.browser.conftest import PHONE, Phone, ShopSite
+from tests.browser.page_checks import no_overflow
 from tests.conftest import LiveServer, auth, free_port
 from tests.dashboard_helpers import LAPTOP, PASSWORD
 
@@ -52,10 +53,6 @@ def server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     live._server.config.port = port  # the one knob LiveServer does not offer
     with live:
         yield live
-
-
-def no_overflow(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
 
 def sign_in(page: Any, base: str) -> None:

@@ -26,6 +26,7 @@ from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from kasir.money import rupiah
 from tests.browser.conftest import Phone
+from tests.browser.page_checks import no_overflow
 from tests.conftest import LiveServer
 from tests.dashboard_helpers import LAPTOP, PASSWORD
 
@@ -40,10 +41,6 @@ ROLE_REFUSED = "Peran Anda tidak boleh membuka halaman ini"
 @pytest.fixture
 def owner(db: Database, merchant: NewMerchant) -> users.NewUser:
     return db.write_sync(lambda conn: users.create_user(conn, merchant.username, OWNER, utcnow(), password=PASSWORD))
-
-
-def no_overflow(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
 
 def sign_in(page: Any, base: str, email: str, password: str) -> None:

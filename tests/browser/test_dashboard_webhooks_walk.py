@@ -12,7 +12,6 @@ Screenshots of every page go to test-output/screenshots/ (test_webhooks_flow-*).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from tests.browser.conftest import Phone
+from tests.browser.page_checks import no_overflow, wait_for_text
 from tests.conftest import LiveServer, auth
 from tests.dashboard_helpers import LAPTOP, PASSWORD
 from tests.receivers import Receiver, Reply
@@ -45,21 +45,6 @@ def working_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with_worker = settings.model_copy(update={"delivery_retry_schedule": [3600]})
     with LiveServer(create_app(with_worker, database=db)) as server:
         yield server
-
-
-def no_overflow(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
-
-
-def wait_for_text(page: Any, selector: str, text: str, timeout: float = 30.0) -> None:
-    """Reload until ``selector`` shows ``text`` (the worker writes the log in the background)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in page.locator(selector).all_inner_texts().__str__():
-            return
-        time.sleep(0.3)
-        page.reload()
-    raise AssertionError(f"{selector} never showed {text!r}")
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])

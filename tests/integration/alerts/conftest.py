@@ -5,7 +5,6 @@ sign-in address gets the emails and whose WhatsApp number is set, and the real d
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -35,15 +34,6 @@ SMTP_USER = "kasir-alerts"
 SMTP_PASSWORD = "smtp-Rahasia-pw-7731"
 SENDER = "Kasir <alerts@kasir.test>"
 GOPAY = {"com.gojek.gopaymerchant": "gopay_qris"}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached in {timeout} s")
 
 
 def cloud_success() -> Reply:

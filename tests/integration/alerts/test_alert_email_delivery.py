@@ -27,9 +27,9 @@ from tests.integration.alerts.conftest import (
     alert_settings,
     all_sent,
     attempts_of,
-    wait_until,
 )
 from tests.mailbox import OK, Mailbox
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -30,11 +30,11 @@ from tests.integration.alerts.conftest import (
     alert_rows,
     alert_settings,
     all_sent,
-    wait_until,
 )
 from tests.integration.delivery.conftest import add_endpoint, make_payments, set_callback
 from tests.mailbox import Mailbox
 from tests.receivers import Receiver, Reply
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -39,10 +39,10 @@ from tests.integration.alerts.conftest import (
     attempts_of,
     live_source,
     sweep_sources,
-    wait_until,
 )
 from tests.mailbox import Mailbox
 from tests.receivers import Receiver
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -9,7 +9,6 @@ every time its lease ran out, forever. A real worker, real receivers on loopback
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from kasir.notify.log import LogNotifier
 from tests.integration.delivery.conftest import RunningWorker, add_endpoint, make_payments
 from tests.integration.notify.conftest import BUYER, create_order
 from tests.receivers import Receiver, Reply
+from tests.waiting import wait_until
 
 PREPARE_FAILED = "cannot prepare the request: "
 SEND_FAILED = "cannot send the request: "
@@ -43,15 +43,6 @@ def fast(settings: Settings, schedule: list[int] | None = None) -> Settings:
     return settings.model_copy(
         update={"delivery_retry_schedule": [0, 0] if schedule is None else schedule, "worker_poll_interval": 0.05}
     )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached in {timeout} s")
 
 
 def deliveries_of(db: Database, endpoint_id: int | None = None, dialect: str | None = None) -> list[Any]:

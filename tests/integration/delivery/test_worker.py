@@ -15,17 +15,9 @@ from kasir.db.tables import delivery_attempts, endpoints, events
 from kasir.merchants.service import NewMerchant
 from tests.integration.delivery.conftest import RunningWorker, add_endpoint, delivery_rows, make_payments, set_callback
 from tests.receivers import Receiver, Reply
+from tests.waiting import wait_until
 
 StartWorker = Callable[[Settings], RunningWorker]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def attempts(db: Database) -> list[sa.Row[tuple[object, ...]]]:

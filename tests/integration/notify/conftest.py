@@ -3,7 +3,6 @@ WA Store orders made over the API, and the merchant's own view of the callback l
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +20,6 @@ StartWorker = Callable[[Settings], RunningWorker]
 # The order every test makes unless it says otherwise: 2 x 37.500 = Rp 75.000.
 ITEMS = [{"name": "Kopi Susu Gula Aren 1 L", "quantity": 2, "price": 37500}]
 BUYER = "6281234567890"  # "0812-3456-7890" as WhatsApp addresses it
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached in {timeout} s")
 
 
 def create_order(client: TestClient, merchant: NewMerchant, **fields: Any) -> dict[str, Any]:

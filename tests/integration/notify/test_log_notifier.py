@@ -18,8 +18,8 @@ from tests.integration.notify.conftest import (
     create_order,
     finished,
     messages,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 
 def test_default_settings_write_the_message_to_the_log_with_the_number_masked(

@@ -30,9 +30,9 @@ from tests.integration.notify.conftest import (
     create_order,
     finished,
     messages,
-    wait_until,
 )
 from tests.receivers import Received, Receiver, Reply
+from tests.waiting import wait_until
 
 PHONE_NUMBER_ID = "106540352242922"
 TOKEN = "EAAGm0PX4ZCpsBAKasirTestToken7c1dZBq9ZAxQ"

@@ -50,6 +50,7 @@ from kasir.sweeper import sweep_once
 from tests.conftest import LiveServer, auth
 from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Received, Receiver
+from tests.waiting import wait_until
 
 SOURCES = "/v1/sources"
 ENDPOINTS = "/v1/endpoints"
@@ -66,15 +67,6 @@ Http = TestClient | httpx.Client
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def new_source(http: Http, key: str, apps: dict[str, str] | None = None, name: str = "HP kasir") -> dict[str, Any]:
