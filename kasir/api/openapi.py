@@ -27,6 +27,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from kasir.api.deps import SECURITY_SCHEMES
+from kasir.api.routes.links import LINKS_PREFIX
 from kasir.api.routes.mutations import FORWARDERS_PREFIX
 from kasir.api.routes.providers import CallbackUrlBody
 from kasir.api.routes.sources import SOURCES_PREFIX, TOKEN_OPERATIONS
@@ -49,6 +50,11 @@ from kasir.delivery.outbox import EVENT_TYPES
 from kasir.delivery.samples import SAMPLE_TYPES
 from kasir.dialects import REGISTRY as DIALECTS
 from kasir.goods.catalog import CONTENT_TYPES, MAX_BODY, MAX_TITLE
+from kasir.links.fields import MAX_DESCRIPTION as MAX_LINK_DESCRIPTION
+from kasir.links.fields import MAX_TITLE as MAX_LINK_TITLE
+from kasir.links.fields import MAX_URL as MAX_LINK_URL
+from kasir.links.fields import MAX_USES, PRICE_FIELDS
+from kasir.links.service import MAX_LIST as MAX_LINKS
 from kasir.payments.listing import STATUSES as PAYMENT_STATUSES
 from kasir.payments.methods import METHODS
 from kasir.payments.mutations import MAX_AMOUNT as MAX_CREDIT
@@ -201,15 +207,16 @@ def _same_length(low: str, high: str) -> list[str]:
     return found + tail
 
 
-def digits_between(low: int, high: int, *, max_digits: int) -> str:
+def digits_between(low: int, high: int, *, max_digits: int, min_digits: int = 1) -> str:
     """A regex for the whole numbers ``low``..``high`` (``low`` >= 1) written in at most
-    ``max_digits`` digits, leading zeros allowed: what ``int()`` of the text is checked against."""
+    ``max_digits`` digits, leading zeros allowed: what ``int()`` of the text is checked against.
+    ``min_digits``: and in at least that many (unix seconds are told from a date by their 9)."""
     alternatives = []
     for width in range(len(str(low)), len(str(high)) + 1):
         start, stop = max(low, 10 ** (width - 1)), min(high, 10**width - 1)
         if width <= max_digits:
             numbers = "|".join(_same_length(str(start), str(stop)))
-            alternatives.append(f"0{{0,{max_digits - width}}}(?:{numbers})")
+            alternatives.append(f"0{{{max(min_digits - width, 0)},{max_digits - width}}}(?:{numbers})")
     return "|".join(alternatives)
 
 
@@ -253,6 +260,9 @@ FLAG = {
     ]
 }
 _TRUE = {"anyOf": [{"const": True}, {"const": 1}, _string(f"^{_WS}(?:{_ci('true')}|{_ci('yes')}|{_ci('on')}|1){_WS}$")]}
+_FALSE = {
+    "anyOf": [{"const": False}, {"const": 0}, _string(f"^{_WS}(?:{_ci('false')}|{_ci('no')}|{_ci('off')}|0)?{_WS}$")]
+}
 # ``schemas.optional_id``: a positive id, as a number or its digits; "" or null for none.
 ID = {
     "anyOf": [
@@ -266,10 +276,18 @@ _OFFSET = _string(rf"^{_WS}(?:0{{1,9}}|{digits_between(1, 999_999_999, max_digit
 _MUTATION_PAGE = _string(rf"^(?:0*(?:{digits_between(1, 999_999_999, max_digits=9)}))?$")  # routes.mutations._page
 
 # --- the shapes of particular fields --------------------------------------------------------------
+# The characters that NFKC turns into one of /?#@: (U+2100 is "a/c", U+FF1F a "?"): urlsplit refuses
+# a host with one (ValueError), as a host that means something else once an IDNA client reads it.
+# Listed, since ECMA-262 knows no NFKC; tests/unit/api/test_openapi.py checks the list against
+# unicodedata.
+NFKC_DELIMITERS = (
+    r"\u2047-\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20"
+)
+_NETLOC_OFF = rf"{_SPACE}{_C0}{NFKC_DELIMITERS}/?#@\[\]"
 # http_url(): an http or https URL with a host (then the SSRF guard's 422 for where it points).
 URL_CORE = (
-    rf"{_ci('http')}[sS]?://(?:[^{_SPACE}{_C0}/?#@\[\]]*@)?[^{_SPACE}{_C0}/?#@\[\]:]+"
-    rf"(?::[^{_SPACE}{_C0}/?#@\[\]]*)?(?:[/?#][^{_SPACE}{_C0}]*)?"
+    rf"{_ci('http')}[sS]?://(?:[^{_NETLOC_OFF}]*@)?[^{_NETLOC_OFF}:]+"
+    rf"(?::[^{_NETLOC_OFF}]*)?(?:[/?#][^{_SPACE}{_C0}]*)?"
 )
 _EMAIL = rf"[^@{_SPACE}{_C0}]+@[^@{_SPACE}{_C0}]+\.[^@{_SPACE}{_C0}]+"  # schemas._EMAIL_RE
 _PHONE = r"\+?[0-9()-](?:[0-9 ()-]{4,18})[0-9()-]"  # schemas._PHONE_RE, once stripped
@@ -505,6 +523,161 @@ _NOTIFICATION_ASSIGN = _object(
     },
     anyOf=[{"required": ["invoice_id"]}, {"required": ["invoice"]}],
 )
+# --- payment links (kasir.links.fields, docs/links.md) ----------------------------------------------
+# "" or spaces only, as null: a field not given (fields._absent).
+_BLANK = _string(rf"^{_WS}$")
+# str.isprintable() refuses, besides the C0 controls: tab, LF, CR, DEL and the C1 controls, the line
+# and paragraph separators, and every space but " " (Zs). Those are listed here; the format,
+# private-use and unassigned characters it refuses too depend on the Unicode version, and are not.
+_UNPRINTABLE = rf"{_C0}\t\n\r\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def one_line(max_length: int) -> str:
+    """A title: one line of printable text, at most ``max_length`` characters and not empty once
+    str.strip() took the spaces around it off (fields._title)."""
+    inner, edge = f"[^{_UNPRINTABLE}]", f"[^{_UNPRINTABLE} ]"
+    text = edge if max_length == 1 else rf"{edge}(?:{inner}{{0,{max_length - 2}}}{edge})?"
+    return rf"^{_WS}{text}{_WS}$"
+
+
+def _given_or_not(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, _BLANK, {"type": "null"}]}
+
+
+def _uses_from(low: int) -> dict[str, Any]:
+    """fields._uses: a JSON integer, or ASCII digits (any number of leading zeros) with spaces around."""
+    text = rf"^{_WS}0*(?:{digits_between(low, MAX_USES, max_digits=len(str(MAX_USES)))}){_WS}$"
+    return {"anyOf": [{"type": "integer", "minimum": low, "maximum": MAX_USES}, _string(text)]}
+
+
+# An expiry is shown in WIB (clock.to_wire), so it is at most 9999-12-31 23:59:59 WIB.
+LAST_EXPIRY = 253_402_300_799 - 7 * 3600
+_FIRST_MOMENT = -62_135_596_800  # 0001-01-01 UTC, the first instant Python has
+_YEAR = digits_between(2, 9998, max_digits=4, min_digits=4)
+_MONTH_DAY = r"(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31"
+_HOUR = r"(?:[01][0-9]|2[0-3])"
+# clock.parse_moment's ISO 8601: a date, T or a space, the hour with or without minutes, seconds
+# and a fraction; an offset (without one: WIB). Years 2 to 9998 and days up to 28 in February: a
+# subset, so that no offset carries a time out of what Python holds, and no pattern counts leap years.
+_ISO_MOMENT = (
+    rf"(?:{_YEAR})-(?:{_MONTH_DAY})[T ]{_HOUR}(?::[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?)?"
+    rf"(?:Z|[+-]{_HOUR}(?::?[0-5][0-9])?)?"
+)
+
+
+def _expiry(*, form: bool) -> dict[str, Any]:
+    """fields._moment: unix seconds (a JSON integer, or 9 to 12 digits) or an ISO 8601 time. A
+    form's integer arrives as its digits, which must be 9 to 12 of them, without a sign."""
+    seconds = digits_between(1, LAST_EXPIRY, max_digits=12, min_digits=9)
+    text = _string(rf"^{_WS}(?:0{{9,12}}|{seconds}|{_ISO_MOMENT}){_WS}$")
+    low = 10**8 if form else _FIRST_MOMENT
+    return {"anyOf": [{"type": "integer", "minimum": low, "maximum": LAST_EXPIRY}, text]}
+
+
+def _link_fields(settings: Settings, *, form: bool, new: bool) -> dict[str, Any]:
+    money = _given_or_not(_whole(settings.min_amount, max(m.max_amount(settings) for m in METHODS.values())))
+
+    def default(value: Any) -> dict[str, Any]:
+        return {"default": value} if new else {}  # a change's default is the link's value
+
+    return {
+        "title": _string(one_line(MAX_LINK_TITLE), description="What the buyer pays for: one line"),
+        "description": _nullable(_string(stripped(MAX_LINK_DESCRIPTION), description="Shown on the link's page")),
+        "amount": {**money, "description": "A fixed price, in whole rupiah"},
+        "amount_min": {**money, "description": "The buyer chooses the amount, from this ..."},
+        "amount_max": {**money, "description": "... to this (not below amount_min)"},
+        "reusable": {**FLAG, **default(True), "description": "false: one payment, for one buyer"},
+        "max_paid_uses": {
+            **_given_or_not(_uses_from(1)),
+            "description": "The uses held at once (payments paid, or pending and not expired); none: no cap",
+        },
+        "expires_at": {
+            **_given_or_not(_expiry(form=form)),
+            "description": "In the future: unix seconds, or ISO 8601 (WIB without an offset)",
+        },
+        "redirect_url": {
+            **_given_or_not(_string(rf"^{_WS}(?:{URL_CORE}){_WS}$", maxLength=MAX_LINK_URL)),
+            "description": "Where the pay page sends the buyer once paid (never fetched by Kasir)",
+        },
+        "payment_method": {
+            **_given_or_not(_enum(METHODS)),
+            **default("qris"),
+            "description": "Available to the merchant now; none: qris",
+        },
+        "file_id": {**ID, "description": "An active digital file of yours, given to the buyer once paid"},
+        "content_id": {**ID, "description": "An active hidden content of yours, revealed once paid"},
+        "product_image_id": {**ID, "description": "An active product photo of yours, shown on the page"},
+        "active": {**FLAG, **default(True), "description": "false: the page takes no buyer"},
+    }
+
+
+def _link_rules(settings: Settings, *, new: bool) -> list[dict[str, Any]]:
+    """What fields.resolve checks of the fields together, as far as the body alone decides it. A
+    change is checked with the link it changes (a price, method or use not sent is the link's),
+    so of a change only what holds whatever the link is."""
+    every = max(m.max_amount(settings) for m in METHODS.values())
+
+    def given(*names: str) -> dict[str, Any]:
+        return {"required": list(names), "properties": {name: _whole(settings.min_amount, every) for name in names}}
+
+    def method(ids: list[str]) -> dict[str, Any]:
+        sent = {"required": ["payment_method"], "properties": {"payment_method": _enum(ids)}}
+        if "qris" not in ids:
+            return sent
+        # Sent empty, the method is qris; not sent, a new link's is qris and a change keeps the link's.
+        empty = {
+            "required": ["payment_method"],
+            "properties": {"payment_method": {"anyOf": [_BLANK, {"type": "null"}]}},
+        }
+        return {"anyOf": [sent, empty, *([{"not": {"required": ["payment_method"]}}] if new else [])]}
+
+    # Each amount sent within its method's range (as create-payment's: the platform QRIS has its own
+    # ceiling, KASIR_MAX_AMOUNT_QRIS).
+    ceilings: list[dict[str, Any]] = [] if new else [{"not": {"required": ["payment_method"]}}]
+    for ceiling in sorted({m.max_amount(settings) for m in METHODS.values()}):
+        ids = [m.id for m in METHODS.values() if m.max_amount(settings) == ceiling]
+        within = {name: _given_or_not(_whole(settings.min_amount, ceiling)) for name in PRICE_FIELDS}
+        ceilings.append({"allOf": [method(ids), {"properties": within}]})
+    rules: list[dict[str, Any]] = [
+        {"anyOf": ceilings},
+        # A fixed price or the buyer's choice, not both (amount_conflict).
+        {"not": {**given("amount"), "anyOf": [given("amount_min"), given("amount_max")]}},
+        # A single-use link has one use (single_use_cap).
+        {
+            "not": {
+                "required": ["reusable", "max_paid_uses"],
+                "properties": {"reusable": _FALSE, "max_paid_uses": _uses_from(2)},
+            }
+        },
+    ]
+    if new:
+        # A price: the amount, or both bounds (missing_amount).
+        rules.append({"anyOf": [given("amount"), given("amount_min", "amount_max")]})
+    return rules
+
+
+def _link_bodies(settings: Settings) -> dict[str, dict[str, Any]]:
+    """POST /v1/links and PATCH /v1/links/{link_id}: the fields of docs/links.md, unknown ones
+    refused (unknown_field). A change sends at least one (nothing_to_change)."""
+
+    def body(*, form: bool, new: bool) -> dict[str, Any]:
+        return _object(
+            _link_fields(settings, form=form, new=new),
+            ("title",) if new else (),
+            closed=True,
+            allOf=_link_rules(settings, new=new),
+            **({} if new else {"minProperties": 1}),
+            examples=[
+                {"title": "Kopi Gayo 250 g", "amount": 85000, "max_paid_uses": 20} if new else {"max_paid_uses": 50}
+            ],
+        )
+
+    return {
+        f"POST {LINKS_PREFIX}": _body(body(form=False, new=True), body(form=True, new=True)),
+        f"PATCH {LINKS_PREFIX}/{{link_id}}": _body(body(form=False, new=False), body(form=True, new=False)),
+    }
+
+
 # Request bodies of the routes that read theirs by hand and say nothing of it where they are
 # declared (create-payment, the store order, mutations, uploads and qris-convert do, there; the
 # body schemas here replace theirs, which predate the form variants and the text rules).
@@ -581,6 +754,11 @@ PARAMETER_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
     "GET /v1/deliveries": {"status": _enum(("pending", "succeeded", "failed"), empty=True)} | _LIMIT,
     **{f"GET {path}": _ACTIVE_ONLY for path in ("/v1/files", "/v1/contents", "/v1/images")},
     **{f"GET /api/list-{name}.php": _ACTIVE_ONLY for name in ("files", "contents", "images")},
+    f"GET {LINKS_PREFIX}": {
+        "active": FLAG,
+        "limit": _string(rf"^{_WS}(?:{digits_between(1, MAX_LINKS, max_digits=9)})?{_WS}$"),
+    },
+    f"GET {LINKS_PREFIX}/{{link_id}}/payments": {"page": _PAGE, "limit": _PAGE},
     f"GET {SOURCES_PREFIX}/{{source_id}}/notifications": {
         "outcome": _enum(("credited", "ignored", "unparsed", "invalid"), empty=True),
         "limit": _string(rf"^(?:{digits_between(1, 100, max_digits=3)})?$"),
@@ -646,6 +824,11 @@ STATUSES: dict[str, dict[int, tuple[str, ...]]] = {
     },
     **{operation: {401: ("missing_credentials", "invalid_credentials")} for operation in TOKEN_OPERATIONS},
     f"GET {SOURCES_PREFIX}/{{source_id}}/notifications": {404: ("notification_not_found",)},
+    # A new link's slug is drawn at random (kasir.links.slugs); five collisions in a row say so.
+    f"POST {LINKS_PREFIX}": {403: ("subscription_inactive",), 409: ("slug_exhausted",)},
+    f"PATCH {LINKS_PREFIX}/{{link_id}}": {403: ("subscription_inactive",)},
+    # before: a link id that names none of the caller's links.
+    f"GET {LINKS_PREFIX}": {404: ("link_not_found",)},
     f"POST {SOURCES_PREFIX}/{{source_id}}/notifications/{{notification_id}}/reparse": {
         409: ("already_credited", "not_reparsable")
     },
@@ -670,6 +853,7 @@ _NOT_FOUND = {
     "name": "image_not_found",
     "source_id": "source_not_found",
     "notification_id": "notification_not_found",
+    "link_id": "link_not_found",
 }
 # Answers that are not JSON.
 MEDIA_TYPES: dict[str, dict[str, Any]] = {
@@ -715,7 +899,7 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
     schemas.update(_model_schemas(settings))
-    bodies = {**REQUEST_BODIES, "POST /api/qris-convert.php": _convert_body(settings)}
+    bodies = {**REQUEST_BODIES, "POST /api/qris-convert.php": _convert_body(settings), **_link_bodies(settings)}
     seen: set[str] = set()
     for key, path, operation in _operations(schema):
         seen.add(key)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kasir.api.schemas import boolean, optional_id
-from kasir.clock import parse_moment
+from kasir.clock import WIB, parse_moment
 from kasir.config import Settings
 from kasir.errors import InvalidRequest
 from kasir.money import rupiah, whole_rupiah
@@ -127,8 +127,10 @@ def _moment(value: Any, field: str) -> datetime | None:
     if _absent(value):
         return None
     try:
-        return parse_moment(value.strip() if isinstance(value, str) else value)
-    except ValueError:
+        moment = parse_moment(value.strip() if isinstance(value, str) else value)
+        moment.astimezone(WIB)  # shown in WIB (clock.to_wire): after 9999-12-31 23:59:59 WIB it overflows
+        return moment
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             f"{field} must be a time: ISO 8601 (an offset, or WIB without one) or unix seconds",
             field=field,
@@ -144,7 +146,10 @@ def _url(value: Any, field: str) -> str | None:
     url = value.strip()
     if len(url) > MAX_URL:
         raise InvalidRequest(f"{field} is at most {MAX_URL} characters", field=field, code="invalid_url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ in the host, or a character NFKC makes a / or a ? in it
+        raise InvalidRequest(f"{field} must be an http:// or https:// URL", field=field, code="invalid_url") from None
     # The buyer's browser is sent there once paid: a javascript: or data: URL would run on the
     # pay page. Kasir itself never fetches it, so there is no server-side request to guard.
     if parts.scheme not in ("http", "https") or not parts.hostname or any(ch.isspace() for ch in url):
@@ -155,7 +160,7 @@ def _url(value: Any, field: str) -> str | None:
 def _method(value: Any, field: str) -> str:
     if _absent(value):
         return "qris"
-    if value not in METHODS:
+    if not isinstance(value, str) or value not in METHODS:  # a list or an object is no key of METHODS
         raise InvalidRequest(
             f"payment_method must be one of {', '.join(METHODS)}", field=field, code="invalid_payment_method"
         )

@@ -1,9 +1,9 @@
 """Payment links with an API key: ``POST|GET /v1/links``, ``GET|PATCH|DELETE /v1/links/{link_id}``
 and ``GET /v1/links/{link_id}/payments`` (docs/links.md). The buyer's page is kasir.links.page.
 
-Not in /openapi.json yet (``include_in_schema=False``): kasir.api.openapi describes each operation's
-body and refusals by hand, and tests/acceptance/test_openapi_fuzz.py holds the server to that, so
-the links' entries belong there together (docs/links.md documents the API meanwhile).
+The bodies are read by hand (JSON or a form) and checked by kasir.links.fields, so /openapi.json
+has their schemas and refusals from kasir.api.openapi, and tests/acceptance/test_openapi_fuzz.py
+holds the server to them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kasir.links.views import link_view
 from kasir.merchants.service import Principal
 from kasir.payments.views import list_item_view
 
-router = APIRouter(tags=["payment links"], include_in_schema=False)
+router = APIRouter(tags=["payment links"])
 
 LINKS_PREFIX = "/v1/links"
 
@@ -35,7 +35,13 @@ def _one(state: AppState, conn: Connection, row: dict[str, Any]) -> dict[str, An
     return link_view(row, usage, state.settings.public_url, now)
 
 
-@router.post(LINKS_PREFIX, summary="Create a payment link")
+@router.post(
+    LINKS_PREFIX,
+    summary="Create a payment link",
+    description="A fixed `amount`, or `amount_min` to `amount_max` for the buyer to choose from; single "
+    "use or reusable, with a cap; an expiry in the future; the goods given once paid. Every buyer who "
+    "opens its `url` gets a payment of their own (docs/links.md).",
+)
 async def create_link(request: Request, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
     params = await read_params(request)
@@ -87,7 +93,13 @@ async def get_link(request: Request, link_id: str, caller: Principal = Depends(p
     return {"success": True, "link": shown}
 
 
-@router.patch(LINKS_PREFIX + "/{link_id}", summary="Change a payment link: the fields sent change")
+@router.patch(
+    LINKS_PREFIX + "/{link_id}",
+    summary="Change a payment link: the fields sent change",
+    description="The fields not sent keep the link's values, and are checked with the new ones: `amount` "
+    "makes the price fixed, the bounds make it open (one bound of an open link changes alone); "
+    "`reusable: false` is one use; null removes a cap, an expiry or a good. The payments made stay.",
+)
 async def change_link(request: Request, link_id: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
     params = await read_params(request)
