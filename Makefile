@@ -31,9 +31,12 @@ run: $(VENV)/.installed
 	KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS="$${KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS:-1}" \
 	$(BIN)/kasir serve --host $(HOST) --port $(PORT)
 
-## test: dev extras, lint and types, then the whole suite on SQLite and PostgreSQL.
+## test: dev extras, lint and types, then the whole suite on SQLite and PostgreSQL, spread over
+## TEST_WORKERS processes (pytest-xdist; each takes a whole file, so a file's tests never run
+## beside each other). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## faults: the fault suite at full size, a few minutes (`make test` runs its short form): `kasir
 ## worker` and an API node killed with SIGKILL, PostgreSQL restarted (a throwaway cluster), slow,

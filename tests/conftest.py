@@ -8,6 +8,7 @@ PostgreSQL fails the run instead of skipping its half.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -35,6 +36,19 @@ from tests.workers import RunningWorker
 
 PG_ADMIN_URL = os.environ.get("KASIR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# When this run started: the fault suite's summary is of the scenarios recorded since.
+_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    # Here and not in tests/faults/conftest.py: with pytest-xdist the process that prints the
+    # summary collects no test, so it never loads that conftest (tests/faults/summary.py).
+    if hasattr(config, "workerinput"):
+        return
+    from tests.faults import summary
+
+    summary.report(terminalreporter, _STARTED)
+
 
 # A static QRIS with a valid CRC, for configuring merchant-owned channels in tests.
 TEST_QRIS = "00020101021126570011ID.DANA.WWW011893600915302259148102090225914810303UMI51440014ID.CO.QRIS.WWW0215ID10200176114730303UMI5204581253033605802ID5922Warung Sederhana Jaya 6010Kab. Bogor610516810"
@@ -47,6 +61,21 @@ def _with_crc(payload: str) -> str:
 
 
 VALID_QRIS = _with_crc(TEST_QRIS)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs ``kasir serve``'s configure_logging in this process leaves a handler on the
+    root logger writing to that test's captured stderr, closed once the test ends; a thread
+    logging later (a receiver, an SMTP server) then fails to write. Take such handlers off again
+    (pytest's own capture handlers are subclasses, and pytest removes them itself)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

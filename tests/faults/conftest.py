@@ -1,10 +1,9 @@
 """Fixtures of the fault suite: databases of its own, a throwaway PostgreSQL cluster, a small
-tmpfs; and the summary table of every scenario's numbers at the end of the run."""
+tmpfs. The summary table at the end of the run is tests/faults/summary.py's."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -12,13 +11,12 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PG_ADMIN_URL, free_port
-from tests.faults.harness import RECORDED, RESULTS_DIR, SCALE_NAME, sa_url, unavailable
+from tests.faults.harness import sa_url, unavailable
 
 
 def _admin_engine(url: str) -> sa.Engine:
@@ -183,43 +181,3 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(mountpoint)], capture_output=True, timeout=60, check=False).returncode:
             subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True, timeout=60, check=False)
-
-
-# --- the summary ----------------------------------------------------------------------------------
-
-COLUMNS = ("scenario", "accepted", "delivered", "duplicates", "lost", "failed_by_design", "faults", "seconds")
-
-
-def _table(results: list[dict[str, Any]]) -> list[str]:
-    cells = [[str(result.get(column, "")) for column in COLUMNS] for result in results]
-    widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(COLUMNS)]
-
-    def line(values: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(
-            value.ljust(width) if i == 0 else value.rjust(width)
-            for i, (value, width) in enumerate(zip(values, widths, strict=True))
-        )
-
-    return [line(COLUMNS), line(["-" * width for width in widths]), *(line(row) for row in cells)]
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if RECORDED:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        summary = {"scale": SCALE_NAME, "scenarios": RECORDED}
-        (RESULTS_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RECORDED:
-        return
-    terminalreporter.section(f"fault suite ({SCALE_NAME} form): events per scenario")
-    for text in _table(RECORDED):
-        terminalreporter.write_line(text)
-    terminalreporter.write_line(
-        "accepted: events of payments the API acknowledged (2xx); delivered: of those, the ones the receiver "
-        "accepted with a valid signature; duplicates: repeats of an event id; lost = accepted - delivered; "
-        "faults: kills, restarts, faulty receiver answers (down periods for down/flapping), requests refused "
-        "while the disk was full"
-    )
-    terminalreporter.write_line(f"results: {RESULTS_DIR}/<scenario>.json, summary.json")

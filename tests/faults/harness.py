@@ -633,9 +633,6 @@ def run_id() -> str:
 # --- results --------------------------------------------------------------------------------------
 
 
-RECORDED: list[dict[str, Any]] = []
-
-
 @dataclass
 class Tally:
     accepted: int
@@ -709,7 +706,6 @@ def record(scenario: str, counted: Tally, started: float, **details: Any) -> dic
         result["lost_events"] = [f"{invoice} {kind}" for invoice, kind in counted.lost[:50]]
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{scenario}.json").write_text(json.dumps(result, indent=2) + "\n")
-    RECORDED.append(result)
     return result
 
 
