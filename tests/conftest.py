@@ -36,6 +36,11 @@ from tests.workers import RunningWorker
 
 PG_ADMIN_URL = os.environ.get("KASIR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# pytest-xdist starts its workers with COLUMNS=80 and LINES=24 in the environment. rich reads
+# COLUMNS once, when kasir.cli makes its consoles (imported after this), and would then ignore the
+# width each CLI test gives its run; a terminal exports neither, so neither is here.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
 # When this run started: the fault suite's summary is of the scenarios recorded since.
 _STARTED = time.time()
 
