@@ -420,6 +420,62 @@ def user_create(
     )
 
 
+@user_app.command("list")
+def user_list(
+    merchant: Annotated[str, typer.Option(metavar="USERNAME", help="The merchant whose dashboard it is.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """List a merchant's dashboard users: email, role, last sign-in (never a password)."""
+    from kasir.clock import to_wire
+    from kasir.dashboard import users
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        team = db.read_sync(lambda conn: users.team(conn, merchants.merchant_id_by_username(conn, merchant)))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    shown = [
+        {
+            "email": user["email"],
+            "role": user["role"],
+            "created_at": to_wire(user["created_at"]),
+            "last_sign_in_at": to_wire(user["last_sign_in_at"]) if user["last_sign_in_at"] else None,
+        }
+        for user in team
+    ]
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    lines = [(user["email"], user["role"], user["last_sign_in_at"] or "never") for user in shown]
+    # The email is what `kasir user remove` takes.
+    _print_table(("email", "role", "last sign-in"), lines, ids=("email",))
+
+
+@user_app.command("remove")
+def user_remove(
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="The user to remove.")],
+) -> None:
+    """Remove a dashboard user: they cannot sign in again and their open sessions end at once.
+    The last owner too (then make the next one with `kasir user create`)."""
+    from kasir.clock import utcnow
+    from kasir.dashboard import users
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        gone = db.write_sync(lambda conn: users.remove_by_operator(conn, email, utcnow()))
+    except KasirError as exc:
+        raise _fail(exc) from None
+    finally:
+        db.dispose()
+    console.print(f"dashboard user [bold]{gone['email']}[/bold] ({gone['role']}) removed; their sessions ended.")
+    if not gone["owners_left"]:
+        console.print("  the merchant has no owner now: make one with kasir user create --role owner")
+
+
 def _new_merchant_dict(created: merchants.NewMerchant) -> dict[str, Any]:
     return {
         "id": created.id,

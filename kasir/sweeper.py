@@ -1,6 +1,6 @@
 """The background sweeper of `kasir serve` and `kasir worker`: expires pending payments past
 due, marks payment sources that stopped reporting silent, alerts the owner about callbacks
-failing too long (docs/alerts.md), forgets old idempotency keys and ended dashboard sessions,
+failing too long (docs/alerts.md), forgets old idempotency keys, ended dashboard sessions and long-ended invitations,
 and trims the attempt log to its retention period.
 
 Safe to run on several nodes at once (see ``expire_due``); each pass works in small batches so a
@@ -19,7 +19,7 @@ from kasir.alerts.checks import check_failing_callbacks
 from kasir.api.idempotency import forget_older_than
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import sessions
+from kasir.dashboard import invitations, sessions
 from kasir.db.engine import Database
 from kasir.delivery.queue import forget_attempts_older_than
 from kasir.payments.service import expire_due
@@ -50,6 +50,7 @@ async def sweep_once(db: Database, settings: Settings) -> int:
         log.warning("alerted %d owner(s) about callbacks failing", alerted)
     await db.write(lambda conn: forget_older_than(conn, now, settings.idempotency_ttl))
     await db.write(lambda conn: sessions.forget_expired(conn, now, settings.dashboard_idle_timeout))
+    await db.write(lambda conn: invitations.forget_ended(conn, now))
     await db.write(lambda conn: forget_attempts_older_than(conn, now - timedelta(days=settings.attempt_retention_days)))
     return expired
 

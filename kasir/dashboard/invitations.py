@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from kasir.dashboard import audit, sessions, users
 from kasir.dashboard.sessions import Visitor
@@ -191,3 +191,17 @@ def accept(
     assert found is not None  # just started, in this transaction
     audit.record(conn, found[0], "team.join", user.email[:80], now, details={"role": user.role})
     return session_token
+
+
+# How long an ended invitation (used, revoked or expired) is kept: the team page shows pending
+# ones only, and the audit log keeps who invited whom; the row is then only a used-up hash.
+ENDED_KEPT = timedelta(days=30)
+
+
+def forget_ended(conn: Connection, now: datetime) -> int:
+    """The sweeper's: invitations that expired more than ENDED_KEPT ago (used or not)."""
+    return int(
+        conn.execute(
+            delete(dashboard_invitations).where(dashboard_invitations.c.expires_at <= now - ENDED_KEPT)
+        ).rowcount
+    )

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from kasir.dashboard import passwords
 from kasir.db.tables import audit_log, dashboard_sessions, dashboard_users, merchants
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 
 ROLES = ("owner", "developer", "cashier")
+# Who the audit log names for what the operator did with the CLI.
+OPERATOR = "operator (kasir CLI)"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_EMAIL = 254
 
@@ -201,9 +203,48 @@ def remove_user(conn: Connection, merchant_id: int, actor_id: int, user_id: int)
     target, owners = _locked_team(conn, merchant_id, actor_id, user_id)
     if target["role"] == "owner" and owners <= 1:
         raise Conflict("the last owner cannot be removed", code="last_owner")
+    _delete(conn, user_id)
+    return target
+
+
+def _delete(conn: Connection, user_id: int) -> None:
     conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
     conn.execute(delete(dashboard_users).where(dashboard_users.c.id == user_id))
-    return target
+
+
+def remove_by_operator(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
+    """What ``kasir user remove`` does: the operator, who answers for the installation, removes
+    anyone, the last owner too (a lost or compromised account; ``kasir user create`` makes the
+    next one). The user as they were, with ``owners_left``; the team's history says so."""
+    found = find_by_email(conn, normal_email(email))
+    if found is None:
+        raise NotFound(f"no dashboard user {email.strip().lower()}", code="user_not_found")
+    _delete(conn, found["id"])
+    conn.execute(
+        insert(audit_log).values(
+            merchant_id=found["merchant_id"],
+            # An operator's action belongs to no session, so to no mode; the team's history
+            # (team_actions) shows the lines of both.
+            mode="live",
+            user_id=None,
+            actor=OPERATOR,
+            action="team.remove",
+            subject=found["email"][:80],
+            details=json.dumps({"role": found["role"]}),
+            created_at=now,
+        )
+    )
+    owners = conn.execute(
+        select(func.count())
+        .select_from(dashboard_users)
+        .where(dashboard_users.c.merchant_id == found["merchant_id"], dashboard_users.c.role == "owner")
+    ).scalar_one()
+    return {
+        "email": found["email"],
+        "role": found["role"],
+        "merchant_id": found["merchant_id"],
+        "owners_left": int(owners),
+    }
 
 
 def team_actions(conn: Connection, merchant_id: int, limit: int = 30) -> list[dict[str, Any]]:

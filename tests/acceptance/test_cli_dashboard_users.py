@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from kasir.app import create_app
 from kasir.cli import app
 from kasir.config import Settings
+from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 
@@ -95,3 +96,66 @@ def test_the_demo_prints_a_dashboard_login_that_works_on_every_run(
     assert third.group(1) != password.group(1)
     assert signs_in(dashboard, email.group(1), third.group(1)) == "/dashboard"
     assert signs_in(dashboard, email.group(1), password.group(1)) is None
+
+
+def test_user_list_shows_the_team_and_never_a_password(
+    run: Invoke, merchant: NewMerchant, other_merchant: NewMerchant
+) -> None:
+    owner = json.loads(
+        run("user", "create", "--merchant", merchant.username, "--email", "o@toko.test", "--json").stdout
+    )
+    run(
+        "user",
+        "create",
+        "--merchant",
+        merchant.username,
+        "--email",
+        "kasir.depan.toko.kopi@toko.test",
+        "--role",
+        "cashier",
+    )
+    run("user", "create", "--merchant", other_merchant.username, "--email", "x@lain.test")
+    listed = json.loads(run("user", "list", "--merchant", merchant.username, "--json").stdout)
+    assert [(user["email"], user["role"], user["last_sign_in_at"]) for user in listed] == [
+        ("o@toko.test", "owner", None),
+        ("kasir.depan.toko.kopi@toko.test", "cashier", None),
+    ]
+    table = run("user", "list", "--merchant", merchant.username).stdout
+    assert "kasir.depan.toko.kopi@toko.test" in table  # whole: it is what `user remove` takes
+    assert "never" in table
+    assert owner["one_time_password"] not in table
+    assert "x@lain.test" not in table
+    nobody = run("user", "list", "--merchant", "no_such_shop", ok=False)
+    assert nobody.exit_code != 0
+    assert "no_such_shop" in nobody.output
+
+
+def test_user_remove_ends_the_sessions_and_is_in_the_teams_history(
+    run: Invoke, merchant: NewMerchant, dashboard: TestClient, db: Database
+) -> None:
+    made = json.loads(run("user", "create", "--merchant", merchant.username, "--email", "o@toko.test", "--json").stdout)
+    with dashboard:
+        response = dashboard.post(
+            "/dashboard/login",
+            data={"email": "o@toko.test", "password": made["one_time_password"]},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert dashboard.get("/dashboard/account", follow_redirects=False).status_code == 200
+        removed = run("user", "remove", "--email", "O@toko.test").stdout
+        assert "o@toko.test" in removed
+        assert "no owner now" in removed  # the last owner may go, and the operator is told
+        assert (
+            dashboard.get("/dashboard/account", follow_redirects=False)
+            .headers["location"]
+            .startswith("/dashboard/login")
+        )
+    assert signs_in(dashboard, "o@toko.test", made["one_time_password"]) is None
+    assert json.loads(run("user", "list", "--merchant", merchant.username, "--json").stdout) == []
+    history = db.read_sync(lambda conn: users.team_actions(conn, merchant.id))
+    assert [(line["action"], line["subject"], line["actor"]) for line in history] == [
+        ("team.remove", "o@toko.test", users.OPERATOR)
+    ]
+    again = run("user", "remove", "--email", "o@toko.test", ok=False)
+    assert again.exit_code != 0
+    assert "no dashboard user" in again.output

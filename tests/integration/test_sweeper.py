@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from kasir.clock import utcnow
 from kasir.config import Settings
+from kasir.dashboard import invitations
 from kasir.db.engine import Database, build_engine
-from kasir.db.tables import events, payments
+from kasir.db.tables import dashboard_invitations, events, payments
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.service import NewPayment, create_payment
 from kasir.sweeper import BATCH, sweep_once
@@ -52,3 +53,32 @@ def test_sweep_expires_every_due_payment_once_even_from_two_nodes(
     statuses, expired_events = db.read_sync(tally)
     assert statuses == {"expired": count, "pending": 1}
     assert expired_events == count
+
+
+def test_sweep_forgets_invitations_long_ended_and_keeps_the_rest(
+    db: Database, merchant: NewMerchant, settings: Settings
+) -> None:
+    now = utcnow()
+
+    def invitation(name: str, expired_ago: timedelta, **ended: object) -> dict[str, object]:
+        return {
+            "merchant_id": merchant.id,
+            "email": f"{name}@toko.test",
+            "role": "cashier",
+            "token_hash": name.ljust(64, "0"),
+            "inviter_email": "owner@toko.test",
+            "created_at": now - expired_ago - timedelta(days=3),
+            "expires_at": now - expired_ago,
+            **ended,
+        }
+
+    rows = [
+        invitation("pending", timedelta(days=-2)),  # expires in two days
+        invitation("lapsed", timedelta(days=29)),  # ended, still within the 30 days kept
+        invitation("old", invitations.ENDED_KEPT + timedelta(minutes=1)),
+        invitation("oldused", timedelta(days=45), used_at=now - timedelta(days=46)),
+    ]
+    db.write_sync(lambda conn: conn.execute(sa.insert(dashboard_invitations), rows))
+    anyio.run(sweep_once, db, settings)
+    left = db.read_sync(lambda conn: sorted(conn.execute(sa.select(dashboard_invitations.c.email)).scalars()))
+    assert left == ["lapsed@toko.test", "pending@toko.test"]
