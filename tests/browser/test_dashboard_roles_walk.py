@@ -132,7 +132,10 @@ def test_roles_walk(
     for hidden in ("Webhook", "Kunci API", "Tim", "Sumber pembayaran", "Kanal"):
         assert hidden not in nav
     assert page.locator('[data-testid="integration"]').count() == 0
-    assert page.locator('[data-figure="received"]').first.inner_text() == f"Rp {rupiah(paid['final_amount'])}"
+    # The last 7 days' card, not today's: a walk that runs across midnight WIB would see today's
+    # figure start again from 0.
+    received = page.locator('[data-period="last_7_days"] [data-figure="received"]').inner_text()
+    assert received == f"Rp {rupiah(paid['final_amount'])}"
     shoot(page, f"{device}-cashier-overview")
     no_overflow(page)
     page.click("nav.nav >> text=Pembayaran")
