@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test faults check lint typecheck bench bench-api bench-matching bench-qris bench-sources clean
+.PHONY: run test faults check lint typecheck layers bench bench-api bench-matching bench-qris bench-sources clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -46,7 +46,7 @@ test: $(VENV)/.installed-dev check
 faults: $(VENV)/.installed-dev
 	KASIR_FAULTS_SCALE=full $(BIN)/pytest tests/faults -rsx
 
-check: lint typecheck
+check: lint typecheck layers
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check kasir tests benchmarks
@@ -54,6 +54,11 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+
+## layers: the import contract of pyproject.toml (import-linter): the layers of
+## docs/architecture.md point one way.
+layers: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
 
 # The bench extra (Celery + Redis + requests: the delivery benchmark's baseline) on top of dev.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python

@@ -1,4 +1,4 @@
-"""API throughput of Kasir against a hello-world route on the same server (DESIGN.md §9).
+"""API throughput of Kasir against a hello-world route on the same server (the targets: docs/BENCHMARKS.md).
 
     .venv/bin/python benchmarks/api_bench.py [--duration 10] [--connections 64]
         [--database sqlite|postgresql] [--out benchmarks/results/api-sqlite.json]
@@ -14,7 +14,7 @@ no access log, rate limit off):
 
 and reports requests/s, p50/p99 latency and non-2xx responses of each, and the ratios
 check/hello (target ≥ 0.50), create/hello (target ≥ 0.25) and status/hello (for information:
-DESIGN §9 sets no target for the pay page). The load comes from
+there is no target for the pay page). The load comes from
 ``benchmarks/loadgen.py`` or, with ``--client wrk``, from wrk (``apt-get install -y wrk``); either
 runs as a process of its own. Exit status: 1 when any response was not 2xx (the figures are then
 not valid), 3 with ``--strict`` when a ratio misses its target, else 0.
@@ -65,7 +65,7 @@ from kasir.payments.service import NewPayment, create_payment
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CASES = ("hello", "check", "create", "status")
-# DESIGN §9's targets, as ratios to hello. A case without one (status) is measured and its ratio
+# The targets (docs/BENCHMARKS.md), as ratios to hello. A case without one (status) is measured and its ratio
 # reported for information, but it never decides ``met`` or ``--strict``.
 TARGETS = {"check": 0.50, "create": 0.25}
 # Seeded payments must stay pending for the whole run: an expired one would turn check-payment's

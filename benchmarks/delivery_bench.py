@@ -1,5 +1,5 @@
 """Webhook delivery throughput and latency of Kasir, against a bare aiohttp loop and a Celery +
-Redis + requests worker, side by side in one run, to the same receiver (DESIGN.md §9).
+Redis + requests worker, side by side in one run, to the same receiver (the targets: docs/BENCHMARKS.md).
 
     .venv/bin/python benchmarks/delivery_bench.py [--events 20000] [--pg-workers 1,2,4]
         [--latency-rates 50,200,1000] [--out benchmarks/results/delivery.json]
@@ -33,7 +33,7 @@ Latency cases (``benchmarks/delivery_latency.py``): payments marked paid one per
 matched credit, ``--paid-by mutation``, or by their event alone, ``--paid-by event``) at each of
 ``--latency-rates`` (50, 200, 1,000/s) for ``--latency-seconds``, and the time from each commit to
 the webhook's arrival at the receiver: with the in-process worker of ``kasir serve`` on SQLite and
-on PostgreSQL, and with a separate ``kasir worker`` on both. DESIGN §9 sets the target at 200/s:
+on PostgreSQL, and with a separate ``kasir worker`` on both. The target is set at 200/s:
 a case meets it when its p99 is ≤ 25 ms and its producer kept at least 95 % of the rate (a
 saturated process shows up there).
 
@@ -697,7 +697,7 @@ def run_celery(
     redis_url: str,
     scratch: Path,
 ) -> tuple[dict[str, Any], str]:
-    from celery import Celery  # type: ignore[import-untyped]  # the `bench` extra: pip install -e '.[bench]'
+    from celery import Celery  # the `bench` extra: pip install -e '.[bench]'
 
     queue_name = f"kasir_bench_{secrets.token_hex(4)}"
     with scratch_redis_db(redis_url) as (broker, client):
@@ -839,7 +839,7 @@ def run_latency(
 
 
 def latency_has_target(case: dict[str, Any]) -> bool:
-    """DESIGN §9 sets the p99 target at one rate; the other rates are measured for information."""
+    """The p99 target is set at one rate; the other rates are measured for information."""
     return bool(case["rate"] == P99_TARGET_RATE)
 
 
@@ -967,7 +967,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=256, help="requests in flight in the bare loop (default 256)"
     )
-    # uvloop: the loop `kasir worker` runs on (kasir/cli.py), so the reference is set up as the worker.
+    # uvloop: the loop `kasir worker` runs on (kasir/cli/server.py), so the reference is set up as the worker.
     parser.add_argument("--bare-loop", choices=("asyncio", "uvloop"), default="uvloop", help="see README")
     parser.add_argument("--celery-pool", default="prefork", help="Celery's -P (default prefork)")
     parser.add_argument(

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import requests
-from celery import Celery  # type: ignore[import-untyped]
+from celery import Celery
 
 from kasir import dialects
 from kasir.dialects import WebhookEvent

@@ -6,7 +6,7 @@
 already there (after editing this file, say). It reads ``run.json`` (which parts ran, the
 machine, the load) and the JSON of each part that ran, and writes:
 
-- ``summary.json`` next to them: every DESIGN §9 target, the figure measured for it, its
+- ``summary.json`` next to them: every target, the figure measured for it, its
   baseline from the same run, the ratio, met or missed;
 - the report, with the SVG plots in ``benchmarks/`` beside it (``docs/benchmarks/*.svg``).
 
@@ -35,7 +35,7 @@ P99_TARGET_RATE = 200.0
 RATE_KEPT = 0.95
 API_TARGETS = {"check": 0.50, "create": 0.25}
 # The API benchmark's cases in table order, each with what the report calls it. ``status`` has no
-# §9 target (it is shown for information) and is absent from runs made before it was added.
+# target (it is shown for information) and is absent from runs made before it was added.
 API_CASES = {
     "hello": "`hello`",
     "check": "`check`",
@@ -49,9 +49,9 @@ DB_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """One line of the scoreboard: a DESIGN §9 target and what this run measured for it."""
+    """One line of the scoreboard: a target and what this run measured for it."""
 
-    target: str  # the target, as DESIGN §9 words it
+    target: str  # the target, as the scoreboard words it
     case: str  # what was measured
     measured: str
     baseline: str  # the same-run baseline it is compared with ("" when the target is absolute)
@@ -206,7 +206,7 @@ def delivery_section(delivery: dict[str, Any], plots: Path, docs: Path) -> list[
             f"The bare loop itself is {ratios['bare/celery']:.1f} × Celery here, so a sender at exactly 70 % of "
             f"the bare loop would be {bound:.1f} × Celery: "
             + (
-                "the two delivery targets of §9 cannot both be met on this machine, whatever Kasir does."
+                "the two delivery targets cannot both be met on this machine, whatever Kasir does."
                 if bound < CELERY_TARGET
                 else "both delivery targets can be met at once on this machine."
             )
@@ -214,9 +214,9 @@ def delivery_section(delivery: dict[str, Any], plots: Path, docs: Path) -> list[
         lines.append("")
     if bare and bare < 7000:
         lines.append(
-            f"The bare loop reaches {bare:,.0f}/s here, not the ≈ 10,000/s DESIGN §9 quotes: it signs each "
-            "request as it sends it (as any sender must), on one core of a shared 2-core machine. The targets "
-            "are ratios, so they are judged against this run's loop."
+            f"The bare loop reaches {bare:,.0f}/s here, not the ≈ 10,000/s once measured on an idle machine: "
+            "it signs each request as it sends it (as any sender must), on one core of a shared 2-core "
+            "machine. The targets are ratios, so they are judged against this run's loop."
         )
         lines.append("")
     if not delivery.get("valid", True):
@@ -267,7 +267,7 @@ def latency_section(delivery: dict[str, Any], plots: Path, docs: Path, pressure:
         "warm-up; the time from each commit to the webhook's arrival at the receiver (same clock). "
         "*In-process*: `kasir serve`'s own worker; *kasir worker*: `kasir serve --no-worker` with a separate "
         "`kasir worker` (woken by NOTIFY on PostgreSQL; on SQLite it watches `PRAGMA data_version` every 5 ms). "
-        "DESIGN §9 sets the target "
+        "The target is set "
         f"at {P99_TARGET_RATE:g}/s; a case meets it only if the producer also kept ≥ {RATE_KEPT:.0%} of the rate "
         "(a process that could not keep up has not shown the latency at that rate). The other rates are for "
         "information. *Commit lag* is how late commits were against their schedule: a high one means the "
@@ -378,7 +378,7 @@ def api_section(apis: dict[str, dict[str, Any] | None], plots: Path, docs: Path)
         lines += [
             "`status` is `GET /pay/status?invoice=…`, the hosted pay page's status poll, which every open pay page "
             "sends every 1.5 s: no API key (the page is public), over the same pending payments as `check`. It is "
-            "for information: DESIGN §9 sets no target for it, and it is not in the targets above.",
+            "for information: there is no target for it, and it is not in the targets above.",
             "",
         ]
     lines += [
@@ -398,7 +398,7 @@ def api_section(apis: dict[str, dict[str, Any] | None], plots: Path, docs: Path)
             if target:
                 goal = f"≥ {target:.2f} ({verdict(ratio >= target) if ratio is not None else '–'})"
             else:
-                goal = "none in §9 (for information)" if case != "hello" else ""
+                goal = "none (for information)" if case != "hello" else ""
             lines.append(
                 f"| {DB_NAMES[kind]} | {name} | {num(row['rps'])} | {num(row['p50_ms'], '.1f')} | "
                 f"{num(row['p99_ms'], '.1f')} | {num(ratio, '.2f')} | {goal} | "
@@ -500,12 +500,12 @@ def matching_section(matching: dict[str, Any] | None, plots: Path, docs: Path) -
 
 def sources_section(sources: dict[str, Any] | None) -> list[str]:
     """Notifications from a payment source against ``POST /v1/mutations`` with the same credits (no
-    §9 target: for information)."""
+    target: for information)."""
     if not sources:
         return []
     settings = sources["settings"]
     lines = [
-        "## Payment-source notifications (for information: no §9 target)",
+        "## Payment-source notifications (for information: no target)",
         "",
         "`benchmarks/sources_bench.py`: GoPay Merchant notifications (`Pembayaran QRIS statis diterima`, "
         "`Rp 18.017 di …`) POSTed to `/v1/sources/{id}/notifications` with the source's token, each parsed into a "
@@ -546,7 +546,7 @@ class Memory:
     load: str
     idle: float | None
     peak: float | None
-    is_serve: bool  # the §9 target is about kasir serve
+    is_serve: bool  # the target is about kasir serve
 
 
 def memory_rows(delivery: dict[str, Any] | None, apis: dict[str, dict[str, Any] | None]) -> list[Memory]:
@@ -618,7 +618,7 @@ def memory_section(rows: list[Memory], plots: Path, docs: Path) -> list[str]:
         "Read from `/proc/<pid>/status` at the end of the load, before the process stops: *peak* is `VmHWM`, "
         "the most the kernel ever had resident for it (start-up, migrations and the whole load included), "
         "*idle* is `VmRSS` once it was up, before the load. The baseline of a memory figure is the same process "
-        "idle. DESIGN §9's target is about `kasir serve`; the workers are shown for information.",
+        "idle. The target is about `kasir serve`; the workers are shown for information.",
         "",
         f"![resident memory]({rel(plots / 'memory.svg', docs)})",
         "",
@@ -654,7 +654,7 @@ def qris_section(qris: dict[str, Any] | None) -> list[str]:
     if not qris:
         return []
     lines = [
-        "## QRIS engine (for information: no §9 target)",
+        "## QRIS engine (for information: no target)",
         "",
         "Per call, over the published fixtures, against the naive string-split converter most projects "
         "publish (`benchmarks/qris_bench.py`).",
@@ -718,7 +718,7 @@ def rel(path: Path, docs: Path) -> str:
 
 def scoreboard(scores: list[Score]) -> list[str]:
     lines = [
-        "| DESIGN §9 target | measured case | figure | same-run baseline | ratio | goal | |",
+        "| target | measured case | figure | same-run baseline | ratio | goal | |",
         "|---|---|---:|---|---:|---|---|",
     ]
     for s in scores:

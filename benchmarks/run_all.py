@@ -1,4 +1,4 @@
-"""``make bench``: every benchmark of DESIGN.md §9 in one run, then the report.
+"""``make bench``: every benchmark with a target (docs/BENCHMARKS.md) in one run, then the report.
 
     .venv/bin/python benchmarks/run_all.py            # a few minutes; what `make bench` runs
     .venv/bin/python benchmarks/run_all.py --quick    # a smoke test of the whole chain, ~2 min

@@ -1,9 +1,8 @@
-"""``create_app(settings)``: the ASGI app. Its lifespan owns the engine, the rate limiter and the
-background tasks; nothing is built at import time."""
+"""``create_app(settings)``: the ASGI app. Its lifespan owns the engine, the rate limiters and the
+background (kasir.background); nothing is built at import time."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,10 +11,13 @@ import aiohttp
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+import kasir.alerts
+import kasir.store  # noqa: F401 - registers the on-paid hook of WA Store orders (kasir.payments.paid_hooks)
 from kasir import __version__, secrets_at_rest
 from kasir.api import errors, openapi
 from kasir.api.body import BodySizeLimit
 from kasir.api.headers import SecurityHeaders
+from kasir.api.login_throttle import LoginThrottle
 from kasir.api.ratelimit import build_rate_limiter
 from kasir.api.routes import (
     account,
@@ -33,26 +35,24 @@ from kasir.api.routes import (
 )
 from kasir.api.state import AppState
 from kasir.api.throttle import AuthThrottle, ClientAddresses, PublicRateLimit
+from kasir.background import Background
 from kasir.config import Settings
 from kasir.dashboard import pages as dashboard
-from kasir.dashboard.throttle import LoginThrottle
 from kasir.db.engine import Database, build_engine
 from kasir.delivery.metrics import DeliveryMetrics
-from kasir.delivery.ssrf import GuardedResolver
-from kasir.delivery.worker import Worker
-from kasir.links import page as link_page
 from kasir.logs import install_secret_masking
-from kasir.payments.confirmation import pollers_of
-from kasir.payments.sources import configured_sources, run_source
-from kasir.sweeper import run_sweeper
+from kasir.payments.sources import configured_sources
+from kasir.sources.confirmation import pollers_of
+from kasir.ssrf import GuardedResolver
+from kasir.web import link_page
 from kasir.web import routes as web
 
 
 def create_app(settings: Settings, *, database: Database | None = None, background: bool = True) -> FastAPI:
     """``database`` lets a caller share one it already has (tests, the CLI); otherwise the app
     builds its own from the settings and disposes of it on shutdown. ``background=False`` is
-    ``kasir serve --no-worker``: an API node that leaves deliveries and expiry sweeps to
-    ``kasir worker`` nodes."""
+    ``kasir serve --no-worker``: an API node that leaves every background duty (deliveries,
+    sweeps, pollers) to ``kasir worker`` nodes (docs/architecture.md, "Background duties")."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +73,8 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             auto_decompress=False,
         )
         # Built on every node, also --no-worker ones: which channels confirm by themselves
-        # (the pay page's promise, the methods API) is the configuration's, not this node's.
+        # (the pay page's promise, the methods API) is the configuration's, not this node's;
+        # the pollers themselves run wherever the background runs (kasir.sources.confirmation).
         sources = configured_sources(settings, db)
         app.state.kasir = AppState(
             settings=settings,
@@ -89,31 +90,23 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
                 build_rate_limiter(settings.dashboard_login_address_limit, settings.redis_url),
             ),
         )
-        tasks: list[asyncio.Task[Any]] = []
-        worker: Worker | None = None
+        runner: Background | None = None
+        worker_db: Database | None = None
         if background:
+            # The delivery worker's own engine (its commits are bookkeeping) and threads (its
+            # network I/O goes on while a commit waits for the disk); the rest share the API's.
             worker_db = Database(
                 build_engine(str(db.engine.url.render_as_string(hide_password=False)), bookkeeping=True), offload=True
             )
-            worker = Worker(worker_db, settings, app.state.metrics)
-            db.on_new_deliveries(worker.wake)  # commits of the API wake the worker at once
-            tasks.append(asyncio.create_task(worker.run(), name="kasir-worker"))
-            tasks.append(asyncio.create_task(run_sweeper(db, settings), name="kasir-sweeper"))
-            for source in sources:
-                tasks.append(asyncio.create_task(run_source(db, settings, source), name=f"kasir-source-{source.name}"))
+            runner = Background(db, settings, worker_db=worker_db, metrics=app.state.metrics, sources=sources)
+            runner.start()
         try:
             yield
         finally:
-            if worker is not None:
-                # Graceful: stop claiming, let in-flight attempts finish and be recorded.
-                worker.stop()
-                await asyncio.wait([tasks[0]], timeout=settings.delivery_timeout + 10)
-                worker.db.dispose()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if runner is not None:
+                await runner.stop()
+            if worker_db is not None:
+                worker_db.dispose()
             for each in (limiter, auth_failures, public_limiter):
                 await each.close()
             await app.state.kasir.login_throttle.close()

@@ -38,25 +38,29 @@ def today_wib(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(WIB).date()
 
 
-def parse_moment(value: Any, *, naive: tzinfo = WIB) -> datetime:
-    """A point in time from outside: unix seconds (a number or its digits), ISO 8601 with an
-    offset, or a time without one (``2026-04-16 12:25:30``), read in ``naive``: WIB by default,
-    because that is how Indonesian banks, e-wallets and bayar.gg print times. Aware UTC out;
-    ``ValueError`` for anything else."""
+def parse_moment(value: Any, *, naive: tzinfo = WIB, unix_digits: int = 9) -> datetime:
+    """A point in time from outside, the one rule for every time Kasir reads (the API's filters,
+    reported credits, statements, links): unix seconds (a number, or a string of at least
+    ``unix_digits`` and at most 12 digits), ISO 8601 with an offset, or a time without one
+    (``2026-04-16 12:25:30``), read in ``naive``: WIB by default, because every time the API
+    shows is WIB and that is how Indonesian banks, e-wallets and bayar.gg print times. Aware UTC
+    out; ``ValueError`` for anything else."""
     if isinstance(value, bool):
         raise ValueError("not a time")
-    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{9,12}\s*", value)):
+    digits = rf"\s*[0-9]{{{unix_digits},12}}\s*"
+    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(digits, value)):
         try:
             return datetime.fromtimestamp(int(value), UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError("unix time out of range") from None
     if not isinstance(value, str):
         raise ValueError("not a time")
-    text = value.strip()
+    # RFC 3339 allows a lowercase t and z.
+    text = value.strip().upper()
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?", text):
         raise ValueError("not a time")
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return (moment.replace(tzinfo=naive) if moment.tzinfo is None else moment).astimezone(UTC)
     except OverflowError:  # year 1 in WIB, year 9999 west of UTC: outside what datetime holds
         raise ValueError("time out of range") from None

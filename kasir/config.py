@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     max_amount_qris: int = Field(default=500_000, ge=1)
     max_amount_own_channel: int = Field(default=10_000_000, ge=1)
 
-    # Webhook delivery (DESIGN §7).
+    # Webhook delivery (docs/delivery.md).
     delivery_timeout: float = Field(default=30.0, gt=0, description="Seconds a receiver has to answer 2xx.")
     delivery_retry_schedule: Annotated[list[int], NoDecode] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1, description="Deliveries claimed per query.")
     worker_poll_interval: float = Field(default=1.0, gt=0, description="Seconds between polls when idle.")
 
-    # Confirmation from account mutations (DESIGN §5).
+    # Confirmation from account mutations (docs/mutations.md).
     mutation_clock_grace: int = Field(
         default=120, ge=0, description="Seconds of clock difference between a mutation source and Kasir forgiven."
     )
@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     download_ttl: int = Field(default=7 * 86400, ge=60, description="Seconds a download link works after payment.")
     download_limit: int = Field(default=5, ge=1, description="Downloads one paid payment's link allows.")
 
-    # Buyer messages for WA Store orders (kasir.notify), sent through the delivery queue.
+    # Buyer messages for WA Store orders (kasir.delivery.notifiers), sent through the delivery queue.
     notifier: Literal["log", "whatsapp"] = Field(
         default="log", description="log: write buyer messages to the log; whatsapp: send them by the Cloud API."
     )

@@ -12,12 +12,13 @@ from kasir.db.engine import Database
 from kasir.db.tables import events, mutations, payments
 from kasir.merchants.service import authenticate
 from kasir.payments.service import NewPayment, create_payment
+from kasir.payments.views import PaymentRow
 
 
 def create(
     db: Database, settings: Settings, key: str, amount: int = 50000, method: str = "qris", at: datetime | None = None
-) -> dict[str, Any]:
-    def make(conn: sa.Connection) -> dict[str, Any]:
+) -> PaymentRow:
+    def make(conn: sa.Connection) -> PaymentRow:
         caller = authenticate(conn, key)
         return create_payment(
             conn, caller, NewPayment(amount=amount, payment_method=method), settings, at or datetime.now(UTC)

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, exists, select
 
-from kasir import notify
 from kasir.alerts import causes
 from kasir.alerts.service import CALLBACKS_FAILING
-from kasir.db.tables import deliveries, endpoints, owner_alerts
+from kasir.db.tables import owner_alerts
+from kasir.delivery import endpoints, queue
 
 
 def check_failing_callbacks(conn: Connection, now: datetime, failing_after: float) -> int:
@@ -28,43 +28,17 @@ def check_failing_callbacks(conn: Connection, now: datetime, failing_after: floa
     how many alerts were raised."""
     cutoff = now - timedelta(seconds=failing_after)
     raised = 0
-    failing = conn.execute(
-        select(endpoints)
-        .where(
-            endpoints.c.enabled.is_(True),
-            endpoints.c.failing_since.is_not(None),
-            endpoints.c.failing_since <= cutoff,
-            endpoints.c.expires_at.is_(None),  # `kasir listen`'s temporary endpoints are a developer's
-        )
-        .order_by(endpoints.c.id)
-    ).mappings()
-    for endpoint in list(failing):
+    for endpoint in endpoints.lasting_failing_before(conn, cutoff):
         if _alerted_since(
             conn, endpoint["merchant_id"], endpoint["mode"], endpoint["public_id"], endpoint["failing_since"]
         ):
             continue
         raised += causes.endpoint_failing(conn, endpoint, now)
-    tried_and_pending = (
-        deliveries.c.status == "pending",
-        deliveries.c.endpoint_id.is_(None),
-        deliveries.c.dialect != notify.CHANNEL,
-        deliveries.c.attempts > 0,
-        deliveries.c.created_at <= cutoff,
-    )
-    merchants_failing = conn.execute(
-        select(deliveries.c.merchant_id, deliveries.c.mode).where(*tried_and_pending).distinct()
-    ).all()
-    for merchant_id, mode in merchants_failing:
-        oldest = conn.execute(
-            select(deliveries.c.url, deliveries.c.created_at)
-            .where(*tried_and_pending, deliveries.c.merchant_id == merchant_id, deliveries.c.mode == mode)
-            .order_by(deliveries.c.created_at)
-            .limit(1)
-        ).first()
-        if oldest is None or _alerted_since(conn, merchant_id, mode, causes.CALLBACK_URL_SUBJECT, oldest.created_at):
+    for failing in queue.failing_callback_urls(conn, cutoff):
+        if _alerted_since(conn, failing.merchant_id, failing.mode, causes.CALLBACK_URL_SUBJECT, failing.since):
             continue
         raised += causes.callback_url_failing(
-            conn, merchant_id=merchant_id, mode=mode, url=oldest.url, since=oldest.created_at, now=now
+            conn, merchant_id=failing.merchant_id, mode=failing.mode, url=failing.url, since=failing.since, now=now
         )
     return raised
 

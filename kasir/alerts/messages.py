@@ -2,7 +2,7 @@
 the dashboard's default language; docs/alerts.md).
 
 Written from the alert event's payload when the message is sent, like buyer messages
-(kasir.store.messages), so a retried message says what the alert said when it was raised; the
+(kasir.delivery.notifiers.buyer_texts), so a retried message says what the alert said when it was raised; the
 link is ``KASIR_PUBLIC_URL`` and the page that shows the problem.
 """
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kasir.alerts.service import CALLBACKS_FAILING, ENDPOINT_DISABLED, EVENT_PREFIX, LINK_EXHAUSTED, SOURCE_SILENT
+from kasir.delivery.hooks import DisableCause, EndpointDisabled
+from kasir.delivery.notifiers.renderers import Text
 
 TITLES = {
     ENDPOINT_DISABLED: "Endpoint webhook dinonaktifkan",
@@ -64,3 +66,17 @@ def render(event_type: str, payload: Mapping[str, Any], public_url: str, *, medi
     lines.append("Peringatan yang sama tidak dikirim lagi dalam 1 jam.")
     subject = f"[Kasir{' mode uji' if test else ''}] {title}" + (f" - {merchant}" if merchant else "")
     return AlertText(subject, "\n".join(lines))
+
+
+def notifier_text(event_type: str, payload: Mapping[str, Any], public_url: str, medium: str) -> Text:
+    """``render`` as the delivery worker's renderer of ``alert.*`` deliveries
+    (kasir.delivery.notifiers.renderers; registered by kasir/alerts/__init__.py)."""
+    alert = render(event_type, payload, public_url, medium=medium)
+    return Text(alert.text, alert.subject)
+
+
+def disabled_reason(disabled: EndpointDisabled) -> str:
+    """Why Kasir disabled an endpoint, as the owner's alert says it."""
+    if disabled.cause is DisableCause.GONE:
+        return "server penerima menjawab 410 Gone"
+    return f"tidak ada callback yang berhasil selama {(disabled.failing_for or 0) / 86400:g} hari"

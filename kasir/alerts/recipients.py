@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kasir.db.tables import alert_recipients, dashboard_users
+from kasir import phone
+from kasir.db.tables import alert_recipients
 from kasir.errors import InvalidRequest
-from kasir.store import phone
+from kasir.team.users import owner_emails
 
 OWNER = "owner"
 MAX_EMAILS = 5
@@ -28,16 +29,6 @@ class Recipients:
     owners_default: bool
     # The owner chose no email at all (an empty list).
     email_off: bool = False
-
-
-def owner_emails(conn: Connection, merchant_id: int) -> tuple[str, ...]:
-    return tuple(
-        conn.execute(
-            select(dashboard_users.c.email)
-            .where(dashboard_users.c.merchant_id == merchant_id, dashboard_users.c.role == OWNER)
-            .order_by(dashboard_users.c.id)
-        ).scalars()
-    )
 
 
 def recipients_of(conn: Connection, merchant_id: int) -> Recipients:

@@ -1,6 +1,6 @@
 """Raising an alert: one row, one event, one delivery per recipient, in the caller's transaction.
 
-The messages are deliveries like any other (docs/alerts.md): dialect ``notify.CHANNEL``, url
+The messages are deliveries like any other (docs/alerts.md): dialect ``notifiers.CHANNEL``, url
 ``whatsapp:62…`` or ``email:…``, sent, retried and logged by the delivery worker, which writes
 each message from the event's payload when it sends it (``kasir.alerts.messages``).
 
@@ -11,19 +11,19 @@ sweeps) send it once. A test-mode alert and a live-mode one are different keys.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kasir import notify
 from kasir.alerts.recipients import recipients_of
 from kasir.clock import to_wire
-from kasir.db.tables import alert_cooldowns, events, merchants, owner_alerts
-from kasir.delivery.outbox import Target, enqueue, new_event_id
+from kasir.db.tables import alert_cooldowns, owner_alerts
+from kasir.delivery import notifiers
+from kasir.delivery.outbox import Target, record_notice
+from kasir.merchants import lookup
 
 ENDPOINT_DISABLED = "endpoint_disabled"
 SOURCE_SILENT = "source_silent"
@@ -68,7 +68,7 @@ def raise_alert(
     if not _take_cooldown(conn, merchant_id, mode, cause, subject, now):
         return False
     alert_id = new_alert_id()
-    merchant_name = conn.execute(select(merchants.c.name).where(merchants.c.id == merchant_id)).scalar()
+    merchant_name = lookup.name_of(conn, merchant_id)
     payload: dict[str, Any] = {
         "alert_id": alert_id,
         "merchant_name": merchant_name,
@@ -80,19 +80,18 @@ def raise_alert(
         "raised_at": to_wire(now),
         "timestamp": int(now.timestamp()),
     }
-    event_row_id = conn.execute(
-        insert(events)
-        .values(
-            event_id=new_event_id(),
-            merchant_id=merchant_id,
-            mode=mode,
-            type=EVENT_PREFIX + cause,
-            payment_id=None,
-            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-            created_at=now,
-        )
-        .returning(events.c.id)
-    ).scalar_one()
+    to = recipients_of(conn, merchant_id)
+    targets = [Target(notifiers.recipient_address(to.whatsapp), notifiers.CHANNEL, None)] if to.whatsapp else []
+    targets += [Target(notifiers.email_address(address), notifiers.CHANNEL, None) for address in to.emails]
+    event_row_id = record_notice(
+        conn,
+        merchant_id=merchant_id,
+        mode=mode,
+        type=EVENT_PREFIX + cause,
+        payload=payload,
+        created_at=now,
+        targets=targets,
+    )
     conn.execute(
         insert(owner_alerts).values(
             public_id=alert_id,
@@ -106,10 +105,6 @@ def raise_alert(
             created_at=now,
         )
     )
-    to = recipients_of(conn, merchant_id)
-    targets = [Target(notify.recipient_address(to.whatsapp), notify.CHANNEL, None)] if to.whatsapp else []
-    targets += [Target(notify.email_address(address), notify.CHANNEL, None) for address in to.emails]
-    enqueue(conn, event_row_id, merchant_id, mode, targets, now)
     return True
 
 

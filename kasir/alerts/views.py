@@ -10,17 +10,18 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from kasir import notify
-from kasir.db.tables import deliveries, owner_alerts
+from kasir.db.tables import owner_alerts
+from kasir.delivery import callback_log, notifiers
+from kasir.delivery.states import DeliveryStatus
 
 RECENT = timedelta(hours=24)
 
 
 def _shown_recipient(url: str) -> tuple[str, str]:
     """(medium, address as the list shows it): masked, as the attempt log masks a number."""
-    medium = notify.medium(url)
-    address = notify.recipient(url)
-    return medium, notify.masked_email(address) if medium == "email" else notify.masked_phone(address)
+    medium = notifiers.medium(url)
+    address = notifiers.recipient(url)
+    return medium, notifiers.masked_email(address) if medium == "email" else notifiers.masked_phone(address)
 
 
 def list_alerts(
@@ -43,24 +44,19 @@ def list_alerts(
         query = query.where(owner_alerts.c.id < before_id)
     rows = [dict(r) for r in conn.execute(query.order_by(owner_alerts.c.id.desc()).limit(limit)).mappings()]
     sent: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if rows:
-        for d in conn.execute(
-            select(deliveries)
-            .where(deliveries.c.event_id.in_([r["event_id"] for r in rows]), deliveries.c.merchant_id == merchant_id)
-            .order_by(deliveries.c.id)
-        ).mappings():
-            medium, to = _shown_recipient(d["url"])
-            sent[d["event_id"]].append(
-                {
-                    "id": d["public_id"],
-                    "medium": medium,
-                    "to": to,
-                    "status": d["status"],
-                    "attempts": d["attempts"],
-                    "last_status_code": d["last_status_code"],
-                    "last_error": d["last_error"],
-                }
-            )
+    for d in callback_log.deliveries_of_events(conn, merchant_id, mode, [r["event_id"] for r in rows]):
+        medium, to = _shown_recipient(d["url"])
+        sent[d["event_id"]].append(
+            {
+                "id": d["public_id"],
+                "medium": medium,
+                "to": to,
+                "status": d["status"],
+                "attempts": d["attempts"],
+                "last_status_code": d["last_status_code"],
+                "last_error": d["last_error"],
+            }
+        )
     for row in rows:
         row["messages"] = sent.get(row["event_id"], [])
     return rows
@@ -89,11 +85,6 @@ def recent_alerts(conn: Connection, merchant_id: int, mode: str, now: datetime) 
     latest = (
         conn.execute(select(owner_alerts).where(*scope).order_by(owner_alerts.c.id.desc()).limit(1)).mappings().one()
     )
-    failed = int(
-        conn.execute(
-            select(func.count())
-            .select_from(deliveries.join(owner_alerts, owner_alerts.c.event_id == deliveries.c.event_id))
-            .where(*scope, deliveries.c.status == "failed")
-        ).scalar_one()
-    )
+    event_ids = list(conn.execute(select(owner_alerts.c.event_id).where(*scope)).scalars())
+    failed = callback_log.count_of_events(conn, event_ids, DeliveryStatus.FAILED)
     return RecentAlerts(count, latest["cause"], latest["summary"], latest["created_at"], failed)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kasir.api.errors import error_response
 from kasir.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from kasir.inputs import CONTROL_CHARACTER
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -24,12 +25,6 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # 32 leaves room for any client's wrapping, and is far from the ~1,000 levels where the json
 # module's recursion overflows the stack (a 2 KB body of brackets did, answering 500).
 MAX_JSON_DEPTH = 32
-# C0 control characters but tab, line feed and carriage return, which text legitimately holds.
-# No name, note or id a person types has one; PostgreSQL refuses NUL outright (the driver raised,
-# a 500) while SQLite stored it; ESC and the rest are terminal escapes in logs and invisible on
-# the pay page. Refused wherever request text is parsed, so both databases see the same input.
-# DEL and the C1 range are left alone: they are not C0, and both databases store them.
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # The same characters in a raw query string: percent-encoded (as clients send them) or bare.
 _QUERY_CONTROL_CHARACTER = re.compile(rb"%(?:0[0-8bcef]|1[0-9a-f])|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.IGNORECASE)
 # A JSON string, closed or not (an unclosed one runs to the end, so the scan stays linear on any

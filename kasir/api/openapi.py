@@ -32,7 +32,6 @@ from kasir.api.routes.mutations import FORWARDERS_PREFIX
 from kasir.api.routes.providers import CallbackUrlBody
 from kasir.api.routes.sources import SOURCES_PREFIX, TOKEN_OPERATIONS
 from kasir.api.schemas import (
-    MAX_ID,
     CreatePaymentBody,
     EndpointBody,
     OrderItemBody,
@@ -47,9 +46,10 @@ from kasir.api.throttle import PUBLIC_PREFIXES as THROTTLED_PREFIXES
 from kasir.config import Settings
 from kasir.delivery.dispatch import CLIENT_HEADERS, HEADER_VALUE_LIMIT
 from kasir.delivery.outbox import EVENT_TYPES
-from kasir.delivery.samples import SAMPLE_TYPES
+from kasir.devtools.samples import SAMPLE_TYPES
 from kasir.dialects import REGISTRY as DIALECTS
 from kasir.goods.catalog import CONTENT_TYPES, MAX_BODY, MAX_TITLE
+from kasir.inputs import MAX_ID
 from kasir.links.fields import MAX_DESCRIPTION as MAX_LINK_DESCRIPTION
 from kasir.links.fields import MAX_TITLE as MAX_LINK_TITLE
 from kasir.links.fields import MAX_URL as MAX_LINK_URL
@@ -250,7 +250,7 @@ LAX_BOOL = {
         _string("^(?:" + "|".join(_ci(word) for word in _LAX_BOOL_WORDS) + ")$"),
     ]
 }
-# ``schemas.boolean``: a bayar.gg flag, as JSON or as PHP and jQuery send it ("" is false).
+# ``inputs.boolean``: a bayar.gg flag, as JSON or as PHP and jQuery send it ("" is false).
 _FLAG_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
 FLAG = {
     "anyOf": [
@@ -263,7 +263,7 @@ _TRUE = {"anyOf": [{"const": True}, {"const": 1}, _string(f"^{_WS}(?:{_ci('true'
 _FALSE = {
     "anyOf": [{"const": False}, {"const": 0}, _string(f"^{_WS}(?:{_ci('false')}|{_ci('no')}|{_ci('off')}|0)?{_WS}$")]
 }
-# ``schemas.optional_id``: a positive id, as a number or its digits; "" or null for none.
+# ``inputs.optional_id``: a positive id, as a number or its digits; "" or null for none.
 ID = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": MAX_ID},
@@ -294,7 +294,7 @@ _PHONE = r"\+?[0-9()-](?:[0-9 ()-]{4,18})[0-9()-]"  # schemas._PHONE_RE, once st
 
 
 def indonesian_phone() -> str:
-    """store.phone.normalise: separators anywhere, an optional + or 00, then 62 (and a 0, a
+    """kasir.phone.normalise: separators anywhere, an optional + or 00, then 62 (and a 0, a
     common slip) or 0 and the national number, or the mobile number alone: a mobile number is
     8 and 8-11 digits, a fixed line 7-11 digits that do not start with 0 or 8. Separators are
     written between digits here (any number are taken; two are plenty), so that the number

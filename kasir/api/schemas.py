@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,41 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kasir.api.body import loads
 from kasir.api.errors import describe_validation_error
+from kasir.clock import parse_moment
 from kasir.errors import InvalidRequest
+from kasir.inputs import boolean, optional_id
 from kasir.money import whole_rupiah
 from kasir.payments.service import NewPayment
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-# Ids have at most 15 digits, as text or as a JSON number: a larger number names no row, and
-# would not fit the database's integer (SQLite and psycopg raised on it: a 500).
-MAX_ID = 10**15 - 1
-
-
-def optional_id(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError("must be a positive integer id")
-    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,15}\s*", value)):
-        number = int(value)
-        if 0 < number <= MAX_ID:
-            return number
-    raise ValueError("must be a positive integer id")
-
-
-def boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError("must be true or false")
 
 
 def http_url(value: str) -> str:
@@ -224,17 +197,13 @@ class RecoverBody(BaseModel):
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
-    """ISO 8601 (``2026-11-22T02:00:00Z``) or unix seconds; always aware UTC."""
+    """A time filter of the API: ``kasir.clock.parse_moment``'s rule (a time without an offset is
+    WIB, as every time the API shows), with unix seconds of any length; aware UTC."""
     if value is None or value == "":
         return None
-    text = value.strip()
     try:
-        moment = datetime.fromtimestamp(int(text), UTC) if re.fullmatch(r"[0-9]{1,12}", text) else None
-        if moment is None:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        # In the try: year 1 east of UTC or 9999 west of it has no UTC time (OverflowError).
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return parse_moment(value, unix_digits=1)
+    except ValueError:
         raise InvalidRequest(f"{field} must be an ISO 8601 time or unix seconds", field=field) from None
 
 

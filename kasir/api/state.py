@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import aiohttp
 from starlette.requests import Request
 
+from kasir.api.login_throttle import LoginThrottle
 from kasir.api.ratelimit import RateLimiter
 from kasir.api.throttle import AuthThrottle, ClientAddresses
 from kasir.config import Settings
-from kasir.dashboard.throttle import LoginThrottle
 from kasir.db.engine import Database
-from kasir.payments.confirmation import Poller
+from kasir.sources.confirmation import Poller
 
 
 @dataclass(slots=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 
 from kasir.clock import today_wib, wib_day_start
-from kasir.db.tables import deliveries, endpoints, events, payments
+from kasir.delivery import callback_log, endpoints
 from kasir.merchants.service import Principal
-from kasir.payments import stats
+from kasir.payments import listing, stats
 from kasir.sources import registry
 
 
@@ -22,51 +22,16 @@ def figures(conn: Connection, principal: Principal, now: datetime) -> dict[str, 
         "this_month": wib_day_start(today.replace(day=1)),
     }
     found = {name: stats.figures_since(conn, principal, start) for name, start in periods.items()}
-    pending = conn.execute(
-        select(payments.c.id)
-        .where(
-            payments.c.merchant_id == principal.merchant_id,
-            payments.c.mode == principal.mode,
-            payments.c.status == "pending",
-            payments.c.expires_at > now,
-        )
-        .limit(1000)
-    ).all()
-    return {"periods": found, "pending_now": len(pending)}
+    return {"periods": found, "pending_now": listing.count_pending(conn, principal, now)}
 
 
 def failing_endpoints(conn: Connection, principal: Principal) -> list[dict[str, Any]]:
     """Endpoints failing since their last success, or disabled."""
-    rows = conn.execute(
-        select(endpoints)
-        .where(
-            endpoints.c.merchant_id == principal.merchant_id,
-            endpoints.c.mode == principal.mode,
-            endpoints.c.expires_at.is_(None),
-            or_(endpoints.c.failing_since.is_not(None), endpoints.c.enabled.is_(False)),
-        )
-        .order_by(endpoints.c.id)
-    ).mappings()
-    return [dict(row) for row in rows]
+    return endpoints.troubled(conn, principal.merchant_id, principal.mode)
 
 
 def oldest_pending_delivery(conn: Connection, principal: Principal) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            select(deliveries, events.c.type.label("event_type"), events.c.event_id.label("event_public_id"))
-            .join(events, events.c.id == deliveries.c.event_id)
-            .where(
-                deliveries.c.merchant_id == principal.merchant_id,
-                deliveries.c.mode == principal.mode,
-                deliveries.c.status == "pending",
-            )
-            .order_by(deliveries.c.created_at, deliveries.c.id)
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row is not None else None
+    return callback_log.oldest_pending(conn, principal.merchant_id, principal.mode)
 
 
 def sources(conn: Connection, principal: Principal) -> list[dict[str, Any]]:

@@ -13,49 +13,28 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from kasir.clock import to_wire
-from kasir.dashboard import audit
-from kasir.db.tables import deliveries, delivery_attempts, events, mutations, payment_sources
-from kasir.db.tables import source_notifications as notifications
-from kasir.delivery import service as delivery_service
+from kasir.delivery import callback_log
 from kasir.delivery.views import attempt_view, delivery_view
 from kasir.merchants.service import Principal
+from kasir.payments import reconciliation
+from kasir.sources import views as source_views
+from kasir.team import audit
 
 PHONE_PREFIX = "phone:"
 
 
-def _credit(conn: Connection, caller: Principal, row: Mapping[str, Any], column: Any) -> list[dict[str, Any]]:
-    """The credits whose ``column`` (payment_id, late_payment_id) is this payment, each with the
-    phone notification it came from when a payment source reported it."""
+def _credit(conn: Connection, caller: Principal, row: Mapping[str, Any], *, late: bool) -> list[dict[str, Any]]:
+    """The credits that paid this payment (``late``: that came for it after it expired), each
+    with the phone notification it came from when a payment source reported it."""
     found = []
-    for credit in conn.execute(
-        select(mutations).where(column == row["id"], mutations.c.mode == caller.mode).order_by(mutations.c.id)
-    ).mappings():
+    for credit in reconciliation.credits_of_payment(conn, caller, int(row["id"]), late=late):
         entry: dict[str, Any] = dict(credit)
         entry["notification"] = None
         if str(credit["source"]).startswith(PHONE_PREFIX):
-            note = (
-                conn.execute(
-                    select(
-                        notifications,
-                        payment_sources.c.public_id.label("source_public_id"),
-                        payment_sources.c.name.label("source_name"),
-                    )
-                    .join(payment_sources, payment_sources.c.id == notifications.c.source_id)
-                    .where(
-                        notifications.c.mutation_id == credit["id"],
-                        notifications.c.merchant_id == caller.merchant_id,
-                        notifications.c.mode == caller.mode,
-                    )
-                    .order_by(notifications.c.id)
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            entry["notification"] = dict(note) if note else None
+            entry["notification"] = source_views.notification_of_credit(conn, caller, int(credit["id"]))
         found.append(entry)
     return found
 
@@ -79,44 +58,21 @@ def timeline(
 
 
 def _deliveries(conn: Connection, caller: Principal, event_ids: list[int]) -> list[dict[str, Any]]:
-    if not event_ids:
-        return []
-    rows = conn.execute(
-        delivery_service.DELIVERY_LOG.where(
-            deliveries.c.event_id.in_(event_ids),
-            deliveries.c.merchant_id == caller.merchant_id,
-            deliveries.c.mode == caller.mode,
-        ).order_by(deliveries.c.id)
-    ).mappings()
+    rows = callback_log.deliveries_of_events(conn, caller.merchant_id, caller.mode, event_ids)
     found = {int(r["id"]): {**delivery_view(r), "event_row": int(r["event_id"]), "attempt_log": []} for r in rows}
-    if found:
-        for attempt in conn.execute(
-            select(delivery_attempts)
-            .where(delivery_attempts.c.delivery_id.in_(list(found)))
-            .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
-        ).mappings():
-            view = attempt_view(attempt)
-            view["started_at_wib"] = to_wire(attempt["started_at"])
-            found[int(attempt["delivery_id"])]["attempt_log"].append(view)
+    for attempt in callback_log.attempts_of_deliveries(conn, list(found)):
+        view = attempt_view(attempt)
+        view["started_at_wib"] = to_wire(attempt["started_at"])
+        found[int(attempt["delivery_id"])]["attempt_log"].append(view)
     return list(found.values())
 
 
 def story(conn: Connection, caller: Principal, row: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the payment's page shows besides the payment."""
-    paid_by = _credit(conn, caller, row, mutations.c.payment_id)
-    late = _credit(conn, caller, row, mutations.c.late_payment_id)
+    paid_by = _credit(conn, caller, row, late=False)
+    late = _credit(conn, caller, row, late=True)
     audit_lines = audit.for_payment(conn, caller.merchant_id, caller.mode, int(row["id"]))
-    event_rows = list(
-        conn.execute(
-            select(events)
-            .where(
-                events.c.payment_id == row["id"],
-                events.c.merchant_id == caller.merchant_id,
-                events.c.mode == caller.mode,
-            )
-            .order_by(events.c.id)
-        ).mappings()
-    )
+    event_rows = callback_log.events_of_payment(conn, caller.merchant_id, caller.mode, int(row["id"]))
     sent = _deliveries(conn, caller, [int(e["id"]) for e in event_rows])
     event_list = [
         {

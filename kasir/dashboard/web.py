@@ -23,12 +23,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from kasir.api.body import read_params
 from kasir.api.state import AppState, app_state
 from kasir.clock import to_wire, utcnow
-from kasir.dashboard import sessions, texts
-from kasir.dashboard.sessions import Visitor
-from kasir.dashboard.users import ROLES
+from kasir.dashboard import texts
 from kasir.errors import Forbidden, KasirError
 from kasir.merchants.service import Principal
 from kasir.money import rupiah
+from kasir.team import sessions
+from kasir.team.sessions import Visitor
+from kasir.team.users import ROLES
 from kasir.web import i18n
 
 log = logging.getLogger("kasir.dashboard")

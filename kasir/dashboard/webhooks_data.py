@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping
 
 from kasir import dialects
-from kasir.api.routes.deliveries import DELIVERY_STATUSES
 from kasir.clock import WIB, parse_moment
-from kasir.db.tables import endpoints, events
-from kasir.delivery import dispatch, service
+from kasir.delivery import callback_log, dispatch, endpoints, service
 from kasir.delivery.outbox import EVENT_TYPES, ORDER_EVENT_TYPES, PAYMENT_EVENT_TYPES
 from kasir.delivery.queue import Job
-from kasir.delivery.samples import SAMPLE_TYPES
+from kasir.delivery.states import DeliveryStatus
+from kasir.devtools.samples import SAMPLE_TYPES
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal
 
@@ -34,7 +33,7 @@ EVENT_FAMILIES = ("payment.*", "order.*", "source.*", "endpoint.*")
 LOG_EVENT_TYPES = tuple(sorted(EVENT_TYPES))
 DIALECTS = tuple(dialects.REGISTRY)
 TEST_EVENT_TYPES = SAMPLE_TYPES
-STATUSES = DELIVERY_STATUSES
+STATUSES = tuple(DeliveryStatus)
 # The prefix of a checkbox naming one event type: "event:payment.paid".
 EVENT_FIELD = "event:"
 
@@ -286,12 +285,8 @@ class DeliveryDetail:
 def delivery_detail(conn: Connection, caller: Principal, public_id: str) -> DeliveryDetail:
     delivery = service.find_delivery(conn, caller, public_id)
     attempts = service.list_attempts(conn, caller, public_id)
-    event = conn.execute(select(events).where(events.c.id == delivery["event_id"])).mappings().one()
-    endpoint_public_id = (
-        conn.execute(select(endpoints.c.public_id).where(endpoints.c.id == delivery["endpoint_id"])).scalar()
-        if delivery["endpoint_id"] is not None
-        else None
-    )
+    event = callback_log.event_by_row_id(conn, delivery["event_id"])
+    endpoint_public_id = endpoints.public_id_of(conn, delivery["endpoint_id"])
     shown = []
     for attempt in attempts:
         headers = shown_headers(attempt["request_headers"])
@@ -307,5 +302,4 @@ def delivery_detail(conn: Connection, caller: Principal, public_id: str) -> Deli
 
 def payment_of_delivery(conn: Connection, delivery: RowMapping) -> int | None:
     """The payment a delivery's event is about (its audit line goes on the payment's page)."""
-    value = conn.execute(select(events.c.payment_id).where(events.c.id == delivery["event_id"])).scalar()
-    return None if value is None else int(value)
+    return callback_log.payment_of_event(conn, delivery["event_id"])

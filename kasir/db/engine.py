@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -22,8 +22,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from kasir.db.fastpath import Query, convert
 from kasir.db.loop_reads import LoopReads
+from kasir.db.statements import R, Statement
 from kasir.private_files import create_private_file, tighten
 
 T = TypeVar("T")
@@ -268,10 +268,13 @@ class Database:
             return self.read_sync(fn)
         return await anyio.to_thread.run_sync(self.read_sync, fn, limiter=self._limiter())
 
-    # -- the fast path for the hottest reads (see kasir.db.fastpath) ---------------------------
+    # -- the hottest reads, one statement outside any transaction (kasir.db.statements) ---------
 
-    def fetch_one_sync(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
-        dialect = self.engine.dialect.name
+    def fetch_one_sync(self, statement: Statement[R], params: Mapping[str, Any]) -> R | None:
+        """The first row of ``statement``, outside any transaction (a lone SELECT is consistent
+        on its own), bound and read as on every other path (kasir.db.statements.Plan)."""
+        plan = statement.plan(self.engine.dialect)
+        parameters = plan.parameters(params)
         if self._inline:
             # The event loop's own SQLite connection, taken out of the pool for good: only the
             # loop thread uses it, one statement at a time, in autocommit.
@@ -284,36 +287,36 @@ class Database:
             assert connection is not None
             cursor = connection.cursor()
             try:
-                cursor.execute(q.sql, params)
+                cursor.execute(plan.sql, parameters)
                 row = cursor.fetchone()
-                columns = [d[0] for d in cursor.description] if row is not None else []
             finally:
                 cursor.close()
         else:
             raw = self.engine.raw_connection()
             try:
                 cursor = raw.cursor()
-                cursor.execute(q.text_for(dialect), params)
+                cursor.execute(plan.sql, parameters)
                 row = cursor.fetchone()
-                columns = [d[0] for d in cursor.description] if row is not None else []
                 cursor.close()
                 raw.rollback()  # end the implicit read transaction before the connection goes back
             finally:
                 raw.close()
-        return None if row is None else convert(q, dialect, columns, tuple(row))
+        return None if row is None else cast(R, plan.record(row))
 
-    async def fetch_one(self, q: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+    async def fetch_one(self, statement: Statement[R], params: Mapping[str, Any]) -> R | None:
         if self._inline:
-            return self.fetch_one_sync(q, params)
+            return self.fetch_one_sync(statement, params)
         if self.engine.dialect.name != "postgresql":
-            return await anyio.to_thread.run_sync(self.fetch_one_sync, q, params, limiter=self._limiter())
+            work = partial(self.fetch_one_sync, statement, params)
+            return await anyio.to_thread.run_sync(work, limiter=self._limiter())
         loop = asyncio.get_running_loop()
         reads = self._loop_reads.get(loop)
         if reads is None:
             conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             reads = self._loop_reads[loop] = LoopReads(conninfo, LOOP_READS_SIZE)
-        columns, row = await reads.fetch_one(q.text_for("postgresql"), params)
-        return None if row is None else convert(q, "postgresql", columns, tuple(row))
+        plan = statement.plan(self.engine.dialect)
+        row = await reads.fetch_one(plan.sql, plan.parameters(params))
+        return None if row is None else cast(R, plan.record(row))
 
     async def aclose(self) -> None:
         """Close what belongs to the running loop (its read connections): for a loop that is

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -33,8 +34,8 @@ class LoopReads:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._closed = False
 
-    async def fetch_one(self, sql: str, params: dict[str, Any]) -> tuple[list[str], tuple[Any, ...] | None]:
-        """(column names, the first row or None)."""
+    async def fetch_one(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of ``sql`` (compiled for psycopg by kasir.db.statements), or None."""
         async with self._slots:
             reused = bool(self._idle)
             conn = self._idle.pop() if reused else await self._connect()
@@ -67,14 +68,11 @@ class LoopReads:
         )
 
     @staticmethod
-    async def _run(
-        conn: psycopg.AsyncConnection[Any], sql: str, params: dict[str, Any]
-    ) -> tuple[list[str], tuple[Any, ...] | None]:
+    async def _run(conn: psycopg.AsyncConnection[Any], sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         async with conn.cursor() as cursor:
             await cursor.execute(sql, params)
-            row = await cursor.fetchone()
-            columns = [d.name for d in cursor.description] if row is not None and cursor.description else []
-        return columns, row
+            row: tuple[Any, ...] | None = await cursor.fetchone()
+        return row
 
     @staticmethod
     async def _discard(conn: psycopg.AsyncConnection[Any]) -> None:

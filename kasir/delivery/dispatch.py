@@ -18,8 +18,9 @@ from kasir import dialects
 from kasir.config import Settings
 from kasir.delivery import retry
 from kasir.delivery.queue import Job, Outcome
-from kasir.delivery.ssrf import check_literal_at_send
+from kasir.delivery.states import AttemptOutcome, DeliveryStatus
 from kasir.dialects import WebhookEvent
+from kasir.ssrf import check_literal_at_send
 
 RESPONSE_BODY_LIMIT = 4096
 # Headers that carry a secret or a signature; the attempt log keeps only their scheme.
@@ -218,12 +219,14 @@ def decide(job: Job, request: Request, result: Result, started_at: datetime, set
     schedule (or after an honoured Retry-After) until the schedule is used up."""
     attempt_number = job.attempts + 1
     now = started_at + timedelta(seconds=result.duration)
+    status: DeliveryStatus
+    outcome: AttemptOutcome
     if result.ok:
-        status, next_at, outcome, endpoint_result = "succeeded", None, "succeeded", "success"
+        status, next_at, outcome, endpoint_result = DeliveryStatus.SUCCEEDED, None, AttemptOutcome.SUCCEEDED, "success"
     elif result.status_code == 410:
-        status, next_at, outcome, endpoint_result = "failed", None, "failed", "gone"
+        status, next_at, outcome, endpoint_result = DeliveryStatus.FAILED, None, AttemptOutcome.FAILED, "gone"
     elif result.permanent:
-        status, next_at, outcome, endpoint_result = "failed", None, "failed", "failure"
+        status, next_at, outcome, endpoint_result = DeliveryStatus.FAILED, None, AttemptOutcome.FAILED, "failure"
     else:
         delay = retry.honoured_retry_after(
             result.status_code, result.retry_after, now, settings.delivery_max_retry_after
@@ -233,9 +236,9 @@ def decide(job: Job, request: Request, result: Result, started_at: datetime, set
         elif attempt_number > len(settings.delivery_retry_schedule):
             delay = None
         if delay is None:
-            status, next_at, outcome = "failed", None, "failed"
+            status, next_at, outcome = DeliveryStatus.FAILED, None, AttemptOutcome.FAILED
         else:
-            status, next_at, outcome = "pending", now + timedelta(seconds=delay), "retrying"
+            status, next_at, outcome = DeliveryStatus.PENDING, now + timedelta(seconds=delay), AttemptOutcome.RETRYING
         endpoint_result = "failure"
     attempt = {
         "delivery_id": job.id,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 
+from kasir.delivery.states import AttemptOutcome
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# What an attempt can end as: one of AttemptOutcome, or put off by the rate limit without a try.
+DEFERRED = "deferred"
+OUTCOMES = (*AttemptOutcome, DEFERRED)
 
 
 class DeliveryMetrics:
@@ -32,7 +39,7 @@ class DeliveryMetrics:
             "# HELP kasir_delivery_attempts_total Delivery attempts by outcome.",
             "# TYPE kasir_delivery_attempts_total counter",
         ]
-        for outcome in ("succeeded", "retrying", "failed", "deferred"):
+        for outcome in OUTCOMES:
             lines.append(f'kasir_delivery_attempts_total{{outcome="{outcome}"}} {self.outcomes[outcome]}')
         lines += [
             "# HELP kasir_delivery_attempt_seconds Time from sending a request to its answer or error.",

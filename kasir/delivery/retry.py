@@ -1,6 +1,6 @@
-"""When to try again (DESIGN §7): the schedule is a list of delays with ±20 % jitter, so that a
-receiver coming back up is not hit by every retry at the same instant; ``Retry-After`` on 429
-and 503 is honoured within bounds; 410 Gone means stop."""
+"""When to try again (docs/receiving.md, "What arrives"): the schedule is a list of delays with
+±20 % jitter, so that a receiver coming back up is not hit by every retry at the same instant;
+``Retry-After`` on 429 and 503 is honoured within bounds; 410 Gone means stop."""
 
 from __future__ import annotations
 

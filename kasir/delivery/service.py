@@ -1,5 +1,8 @@
-"""What merchants do to their webhooks through the API: callback settings, endpoints, secret
-rotation, redelivery and recovery. No HTTP here and no commit, like every service."""
+"""What merchants do to their webhooks through the API (callback settings, endpoints, secret
+rotation, redelivery, recovery and the callback log), and what Kasir does to an endpoint by
+itself (disabling it). The rules live here; the statements are the tables' own modules'
+(endpoints, callback_settings, callback_log, queue; docs/architecture.md, "Aggregates and their
+owners"). No HTTP here and no commit, like every service."""
 
 from __future__ import annotations
 
@@ -8,14 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping
 
 from kasir import dialects
 from kasir.config import Settings
-from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, webhook_settings
+from kasir.delivery import callback_log, callback_settings, hooks, queue
+from kasir.delivery import endpoints as endpoint_rows
 from kasir.delivery.dispatch import header_problem
-from kasir.delivery.endpoints import get_by_public_id, new_endpoint_id
-from kasir.delivery.outbox import EVENT_TYPES, Target, enqueue, signal_new_deliveries
+from kasir.delivery.endpoints import new_endpoint_id
+from kasir.delivery.hooks import DisableCause, EndpointDisabled
+from kasir.delivery.outbox import EVENT_TYPES, Target, enqueue, record_event, signal_new_deliveries
+from kasir.delivery.states import DISABLED_BY_MERCHANT, OFF, DeliveryStatus, endpoint_state
 from kasir.errors import Conflict, InvalidRequest, NotFound
 from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import Principal
@@ -62,15 +68,7 @@ def check_headers(headers: dict[str, str] | None) -> str | None:
 
 
 def get_callback_settings(conn: Connection, caller: Principal) -> RowMapping:
-    row = (
-        conn.execute(
-            select(webhook_settings).where(
-                webhook_settings.c.merchant_id == caller.merchant_id, webhook_settings.c.mode == caller.mode
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = callback_settings.get(conn, caller.merchant_id, caller.mode)
     if row is None:  # every merchant gets both rows at creation; this is a broken database
         raise NotFound("webhook settings not found", code="webhook_settings_not_found")
     return row
@@ -84,11 +82,7 @@ def update_callback_settings(conn: Connection, caller: Principal, changes: dict[
         values["dialect"] = check_dialect(changes["dialect"])
     if changes.get("event_types") is not None:
         values["event_types"] = check_event_types(changes["event_types"])
-    conn.execute(
-        update(webhook_settings)
-        .where(webhook_settings.c.merchant_id == caller.merchant_id, webhook_settings.c.mode == caller.mode)
-        .values(**values)
-    )
+    callback_settings.change(conn, caller.merchant_id, caller.mode, values)
     return get_callback_settings(conn, caller)
 
 
@@ -100,22 +94,24 @@ def _grace(dialect: str, settings: Settings, now: datetime) -> datetime | None:
     return None
 
 
+def _rotated(current: RowMapping, settings: Settings, now: datetime) -> tuple[dict[str, Any], str]:
+    """A new secret, and the values that store it (the old one kept for its grace period)."""
+    secret = new_webhook_secret()
+    until = _grace(current["dialect"], settings, now)
+    values = {
+        "secret": secret,
+        "previous_secret": current["secret"] if until else None,
+        "previous_secret_expires_at": until,
+        "updated_at": now,
+    }
+    return values, secret
+
+
 def rotate_callback_secret(
     conn: Connection, caller: Principal, settings: Settings, now: datetime
 ) -> tuple[RowMapping, str]:
-    current = get_callback_settings(conn, caller)
-    secret = new_webhook_secret()
-    until = _grace(current["dialect"], settings, now)
-    conn.execute(
-        update(webhook_settings)
-        .where(webhook_settings.c.id == current["id"])
-        .values(
-            secret=secret,
-            previous_secret=current["secret"] if until else None,
-            previous_secret_expires_at=until,
-            updated_at=now,
-        )
-    )
+    values, secret = _rotated(get_callback_settings(conn, caller), settings, now)
+    callback_settings.change(conn, caller.merchant_id, caller.mode, values)
     return get_callback_settings(conn, caller), secret
 
 
@@ -138,49 +134,37 @@ class EndpointChanges:
 def create_endpoint(conn: Connection, caller: Principal, spec: EndpointChanges, now: datetime) -> RowMapping:
     if not spec.url:
         raise InvalidRequest("url is required", field="url", code="missing_parameter")
-    row = (
-        conn.execute(
-            insert(endpoints)
-            .values(
-                public_id=new_endpoint_id(),
-                merchant_id=caller.merchant_id,
-                mode=caller.mode,
-                url=spec.url,
-                dialect=check_dialect(spec.dialect or dialects.DEFAULT),
-                description=spec.description,
-                secret=new_webhook_secret(),
-                event_types=check_event_types(spec.event_types),
-                rate_limit=spec.rate_limit,
-                fifo=bool(spec.fifo),
-                headers=check_headers(spec.headers),
-                enabled=True,
-                expires_at=spec.expires_at,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(*endpoints.c)
-        )
-        .mappings()
-        .one()
+    return endpoint_rows.insert_endpoint(
+        conn,
+        {
+            "public_id": new_endpoint_id(),
+            "merchant_id": caller.merchant_id,
+            "mode": caller.mode,
+            "url": spec.url,
+            "dialect": check_dialect(spec.dialect or dialects.DEFAULT),
+            "description": spec.description,
+            "secret": new_webhook_secret(),
+            "event_types": check_event_types(spec.event_types),
+            "rate_limit": spec.rate_limit,
+            "fifo": bool(spec.fifo),
+            "headers": check_headers(spec.headers),
+            "enabled": True,
+            "expires_at": spec.expires_at,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    return row
 
 
 def find_endpoint(conn: Connection, caller: Principal, public_id: str) -> RowMapping:
-    row = get_by_public_id(conn, caller.merchant_id, caller.mode, public_id)
+    row = endpoint_rows.get_by_public_id(conn, caller.merchant_id, caller.mode, public_id)
     if row is None:
         raise NotFound(f"endpoint {public_id} not found", code="endpoint_not_found")
     return row
 
 
 def list_endpoints(conn: Connection, caller: Principal) -> list[RowMapping]:
-    return list(
-        conn.execute(
-            select(endpoints)
-            .where(endpoints.c.merchant_id == caller.merchant_id, endpoints.c.mode == caller.mode)
-            .order_by(endpoints.c.id)
-        ).mappings()
-    )
+    return endpoint_rows.of_merchant(conn, caller.merchant_id, caller.mode)
 
 
 def update_endpoint(
@@ -206,60 +190,85 @@ def update_endpoint(
         values["headers"] = check_headers(spec.headers)
     if "expires_in" in fields:  # a temporary endpoint extended (kasir listen keeps its own alive)
         values["expires_at"] = spec.expires_at
+    was_off = endpoint_state(row) in OFF
     if "enabled" in fields and spec.enabled is not None:
         values["enabled"] = spec.enabled
-        if spec.enabled and not row["enabled"]:
-            # Back from disabled: forget the failure streak that disabled it.
+        if spec.enabled and was_off:
+            # Back from disabled (by the merchant or by Kasir): active, the failure streak that
+            # disabled it forgotten.
             values.update(disabled_reason=None, disabled_at=None, failing_since=None)
-        elif not spec.enabled and row["enabled"]:
-            values.update(disabled_reason="disabled by the merchant", disabled_at=now)
-    conn.execute(update(endpoints).where(endpoints.c.id == row["id"]).values(**values))
-    if values.get("enabled") is False and row["enabled"]:
-        from kasir.delivery.queue import fail_pending_of_endpoint
-
-        fail_pending_of_endpoint(conn, row["id"], "endpoint disabled by the merchant", now)
+        elif not spec.enabled and not was_off:
+            values.update(disabled_reason=DISABLED_BY_MERCHANT, disabled_at=now)
+    endpoint_rows.change(conn, row["id"], values)
+    if values.get("enabled") is False and not was_off:
+        queue.fail_pending_of_endpoint(conn, row["id"], "endpoint disabled by the merchant", now)
     return find_endpoint(conn, caller, public_id)
 
 
 def delete_endpoint(conn: Connection, caller: Principal, public_id: str) -> None:
-    row = find_endpoint(conn, caller, public_id)
-    conn.execute(delete(endpoints).where(endpoints.c.id == row["id"]))
+    endpoint_rows.delete_endpoint(conn, find_endpoint(conn, caller, public_id)["id"])
 
 
 def rotate_endpoint_secret(
     conn: Connection, caller: Principal, public_id: str, settings: Settings, now: datetime
 ) -> tuple[RowMapping, str]:
     row = find_endpoint(conn, caller, public_id)
-    secret = new_webhook_secret()
-    until = _grace(row["dialect"], settings, now)
-    conn.execute(
-        update(endpoints)
-        .where(endpoints.c.id == row["id"])
-        .values(
-            secret=secret,
-            previous_secret=row["secret"] if until else None,
-            previous_secret_expires_at=until,
-            updated_at=now,
-        )
-    )
+    values, secret = _rotated(row, settings, now)
+    endpoint_rows.change(conn, row["id"], values)
     return find_endpoint(conn, caller, public_id), secret
+
+
+# --- Kasir disables an endpoint ---------------------------------------------------------------
+
+
+def disabled_reason(cause: DisableCause, failing_for: float | None = None) -> str:
+    """The ``disabled_reason`` an automatic disable stores (the API and the dashboard show it)."""
+    if cause is DisableCause.GONE:
+        return "the receiver answered 410 Gone"
+    return f"no successful delivery for {(failing_for or 0) / 86400:g} days"
+
+
+def disable_endpoint(
+    conn: Connection, endpoint_id: int, cause: DisableCause, now: datetime, *, failing_for: float | None = None
+) -> RowMapping | None:
+    """Kasir turns an endpoint off: its queue fails, the merchant's other endpoints get
+    ``endpoint.disabled``, and every ``hooks.on_endpoint_disabled`` hook runs (the owner's
+    alert), all in the caller's transaction. None when it was off already (another worker
+    disabled it first, and told everyone)."""
+    reason = disabled_reason(cause, failing_for)
+    row = endpoint_rows.disable(conn, endpoint_id, reason, now)
+    if row is None:
+        return None
+    queue.fail_pending_of_endpoint(conn, endpoint_id, f"endpoint disabled: {reason}", now)
+    record_event(
+        conn,
+        merchant_id=row["merchant_id"],
+        mode=row["mode"],
+        type="endpoint.disabled",
+        payload=endpoint_disabled_payload(row, now),
+        created_at=now,
+        exclude_endpoint_id=endpoint_id,
+    )
+    hooks.endpoint_disabled(conn, EndpointDisabled(row, cause, now, failing_for))
+    return row
+
+
+def endpoint_disabled_payload(row: RowMapping, now: datetime) -> dict[str, Any]:
+    return {
+        "event": "endpoint.disabled",
+        "endpoint_id": row["public_id"],
+        "url": row["url"],
+        "reason": row["disabled_reason"],
+        "disabled_at": int(now.timestamp()),
+        "timestamp": int(now.timestamp()),
+    }
 
 
 # --- redelivery and recovery ------------------------------------------------------------------
 
 
 def find_delivery(conn: Connection, caller: Principal, public_id: str) -> RowMapping:
-    row = (
-        conn.execute(
-            select(deliveries).where(
-                deliveries.c.public_id == public_id,
-                deliveries.c.merchant_id == caller.merchant_id,
-                deliveries.c.mode == caller.mode,
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = callback_log.find_delivery(conn, caller.merchant_id, caller.mode, public_id)
     if row is None:
         raise NotFound(f"delivery {public_id} not found", code="delivery_not_found")
     return row
@@ -268,8 +277,7 @@ def find_delivery(conn: Connection, caller: Principal, public_id: str) -> RowMap
 def _require_enabled(conn: Connection, endpoint_id: int | None) -> None:
     if endpoint_id is None:
         return
-    enabled = conn.execute(select(endpoints.c.enabled).where(endpoints.c.id == endpoint_id)).scalar()
-    if not enabled:
+    if not endpoint_rows.is_enabled(conn, endpoint_id):
         raise Conflict("the endpoint is disabled; enable it before sending to it again", code="endpoint_disabled")
 
 
@@ -282,32 +290,16 @@ def redeliver(conn: Connection, caller: Principal, public_id: str, now: datetime
     worker is sending at this moment is left to that attempt."""
     old = find_delivery(conn, caller, public_id)
     _require_enabled(conn, old["endpoint_id"])
-    if old["status"] == "pending":
-        conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id == old["id"],
-                deliveries.c.status == "pending",
-                or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
-            )
-            .values(next_attempt_at=now)
-        )
+    if old["status"] == DeliveryStatus.PENDING:
+        queue.make_due_now(conn, old["id"], now)
         signal_new_deliveries(conn)
-        return conn.execute(select(deliveries).where(deliveries.c.id == old["id"])).mappings().one()
+        return callback_log.delivery_by_row_id(conn, old["id"])
     target = Target(old["url"], old["dialect"], old["endpoint_id"])
     if old["endpoint_id"] is not None:  # the endpoint as it is now, not as it was
-        endpoint = conn.execute(
-            select(endpoints.c.url, endpoints.c.dialect).where(endpoints.c.id == old["endpoint_id"])
-        ).one()
-        target = Target(endpoint.url, endpoint.dialect, old["endpoint_id"])
+        url, dialect = endpoint_rows.target_of(conn, old["endpoint_id"])
+        target = Target(url, dialect, old["endpoint_id"])
     enqueue(conn, old["event_id"], old["merchant_id"], old["mode"], [target], now)
-    newest = (
-        select(deliveries)
-        .where(deliveries.c.event_id == old["event_id"], deliveries.c.url == target.url)
-        .order_by(deliveries.c.id.desc())
-        .limit(1)
-    )
-    return conn.execute(newest).mappings().one()
+    return callback_log.newest_delivery(conn, old["event_id"], target.url)
 
 
 def recover(conn: Connection, caller: Principal, public_id: str, since: datetime, now: datetime) -> int:
@@ -315,53 +307,22 @@ def recover(conn: Connection, caller: Principal, public_id: str, since: datetime
     been delivered by a later try."""
     endpoint = find_endpoint(conn, caller, public_id)
     _require_enabled(conn, endpoint["id"])
-    failed_events = set(
-        conn.execute(
-            select(deliveries.c.event_id).where(
-                deliveries.c.endpoint_id == endpoint["id"],
-                deliveries.c.status == "failed",
-                deliveries.c.created_at >= since,
-            )
-        ).scalars()
-    )
-    settled = set(
-        conn.execute(
-            select(deliveries.c.event_id).where(
-                deliveries.c.endpoint_id == endpoint["id"],
-                deliveries.c.status.in_(("pending", "succeeded")),
-                deliveries.c.event_id.in_(failed_events),
-            )
-        ).scalars()
-    )
-    todo = sorted(failed_events - settled)  # event order, for FIFO endpoints
+    todo = queue.events_to_recover(conn, endpoint["id"], since)
     target = Target(endpoint["url"], endpoint["dialect"], endpoint["id"])
     for event_row_id in todo:
         enqueue(conn, event_row_id, caller.merchant_id, caller.mode, [target], now)
     return len(todo)
 
 
+# --- the callback log -------------------------------------------------------------------------
+
+
 def list_events(
     conn: Connection, caller: Principal, *, event_type: str | None, since: datetime | None, limit: int
 ) -> list[RowMapping]:
-    query = select(events).where(events.c.merchant_id == caller.merchant_id, events.c.mode == caller.mode)
-    if event_type:
-        query = query.where(events.c.type == event_type)
-    if since:
-        query = query.where(events.c.created_at >= since)
-    return list(conn.execute(query.order_by(events.c.id.desc()).limit(limit)).mappings())
-
-
-# A delivery as the callback log shows it: with its event's public id and type and its endpoint's.
-DELIVERY_LOG = (
-    select(
-        deliveries,
-        events.c.event_id.label("event_public_id"),
-        events.c.type.label("event_type"),
-        endpoints.c.public_id.label("endpoint_public_id"),
+    return callback_log.list_events(
+        conn, caller.merchant_id, caller.mode, event_type=event_type, since=since, limit=limit
     )
-    .join(events, events.c.id == deliveries.c.event_id)
-    .outerjoin(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-)
 
 
 def list_deliveries(
@@ -377,59 +338,22 @@ def list_deliveries(
     before: int | None = None,
     after: int | None = None,
 ) -> list[RowMapping]:
-    """The callback log, newest first. ``since``/``until``: created at or after / before;
-    ``before``/``after``: the page older / newer than the delivery with that row id."""
-    query = DELIVERY_LOG.where(deliveries.c.merchant_id == caller.merchant_id, deliveries.c.mode == caller.mode)
-    if endpoint_id is not None:
-        query = query.where(deliveries.c.endpoint_id == endpoint_id)
-    if status:
-        query = query.where(deliveries.c.status == status)
-    if event_type:
-        query = query.where(events.c.type == event_type)
-    if since is not None:
-        query = query.where(deliveries.c.created_at >= since)
-    if until is not None:
-        query = query.where(deliveries.c.created_at < until)
-    if before is not None:
-        query = query.where(deliveries.c.id < before)
-    if after is not None:  # the page just newer: read upwards, shown newest first
-        query = query.where(deliveries.c.id > after).order_by(deliveries.c.id).limit(limit)
-        return list(reversed(list(conn.execute(query).mappings())))
-    return list(conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit)).mappings())
+    """The callback log of the caller's mode, newest first (``callback_log.list_deliveries``)."""
+    return callback_log.list_deliveries(
+        conn,
+        caller.merchant_id,
+        caller.mode,
+        endpoint_id=endpoint_id,
+        status=status,
+        limit=limit,
+        event_type=event_type,
+        since=since,
+        until=until,
+        before=before,
+        after=after,
+    )
 
 
 def list_attempts(conn: Connection, caller: Principal, public_id: str) -> list[RowMapping]:
     """Every try of one delivery of this caller's, first to last."""
-    delivery = find_delivery(conn, caller, public_id)
-    return list(
-        conn.execute(
-            select(delivery_attempts)
-            .where(delivery_attempts.c.delivery_id == delivery["id"])
-            .order_by(delivery_attempts.c.attempt)
-        ).mappings()
-    )
-
-
-def count_due(conn: Connection, now: datetime) -> tuple[int, int, float]:
-    """(pending, due now, age in seconds of the oldest due delivery) across all merchants.
-
-    A delivery a worker holds (its lease not yet run out) is pending but not due: it is being
-    sent, and counting it would show a queue waiting for workers that are in fact busy with it."""
-    pending = int(
-        conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == "pending")).scalar_one()
-    )
-    due_filter = (
-        (deliveries.c.status == "pending")
-        & (deliveries.c.next_attempt_at <= now)
-        & or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now)
-    )
-    due = int(conn.execute(select(func.count()).select_from(deliveries).where(due_filter)).scalar_one())
-    oldest = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(due_filter)).scalar()
-    from kasir.db.types import UTCDateTime
-
-    if oldest is not None and not isinstance(oldest, datetime):  # SQLite's min() returns text
-        oldest = UTCDateTime().process_result_value(datetime.fromisoformat(str(oldest)), conn.dialect)
-    elif isinstance(oldest, datetime) and oldest.tzinfo is None:
-        oldest = UTCDateTime().process_result_value(oldest, conn.dialect)
-    age = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return pending, due, max(0.0, age)
+    return callback_log.attempts_of(conn, find_delivery(conn, caller, public_id)["id"])

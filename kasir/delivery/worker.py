@@ -32,19 +32,19 @@ import aiohttp
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
-from kasir import notify
-from kasir.alerts import causes as alert_causes
-from kasir.alerts import messages as alert_messages
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
-from kasir.delivery import dispatch, queue
-from kasir.delivery.endpoints import disable_endpoint
-from kasir.delivery.metrics import DeliveryMetrics
+from kasir.delivery import dispatch, notifiers, queue
+from kasir.delivery import endpoints as endpoint_rows
+from kasir.delivery.hooks import DisableCause
+from kasir.delivery.metrics import DEFERRED, DeliveryMetrics
+from kasir.delivery.notifiers import renderers
 from kasir.delivery.outbox import NOTIFY_CHANNEL
 from kasir.delivery.ratelimit import TokenBuckets
-from kasir.delivery.ssrf import GuardedResolver
-from kasir.store import messages
+from kasir.delivery.service import disable_endpoint
+from kasir.delivery.states import AttemptOutcome, DeliveryStatus
+from kasir.ssrf import GuardedResolver
 
 log = logging.getLogger("kasir.worker")
 
@@ -80,20 +80,14 @@ class SqliteWorkerLock:
             self._handle = None
 
 
-def buyer_message(job: queue.Job) -> notify.Message:
-    """The message a notifier delivery carries: its event, in the buyer's words."""
-    text = messages.render(job.event_type, job.event_payload)
-    if text is None:
-        raise ValueError(f"no buyer message for {job.event_type}")
-    return notify.Message(to=job.url.removeprefix(notify.WHATSAPP), text=text, reference=job.event_id)
-
-
-def notifier_message(job: queue.Job, public_url: str) -> notify.Message:
-    """What a notifier delivery says: an owner's alert (docs/alerts.md), else a buyer message."""
-    if not alert_messages.is_alert(job.event_type):
-        return buyer_message(job)
-    alert = alert_messages.render(job.event_type, job.event_payload, public_url, medium=notify.medium(job.url))
-    return notify.Message(to=notify.recipient(job.url), text=alert.text, reference=job.event_id, subject=alert.subject)
+def notifier_message(job: queue.Job, public_url: str) -> notifiers.Message:
+    """What a notifier delivery says, written by the renderer registered for its event type
+    (``notifiers.renderers``: buyer messages, the owner's alerts). No renderer is an error of
+    the attempt (:class:`renderers.NoRenderer`), never a message skipped."""
+    text = renderers.render(job.event_type, job.event_payload, public_url, medium=notifiers.medium(job.url))
+    return notifiers.Message(
+        to=notifiers.recipient(job.url), text=text.text, reference=job.event_id, subject=text.subject
+    )
 
 
 class Worker:
@@ -102,14 +96,14 @@ class Worker:
         db: Database,
         settings: Settings,
         metrics: DeliveryMetrics | None = None,
-        notifier: notify.Notifier | None = None,
-        email_notifier: notify.Notifier | None = None,
+        notifier: notifiers.Notifier | None = None,
+        email_notifier: notifiers.Notifier | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
-        # By the medium of a notifier delivery's url (notify.medium): WhatsApp, or email.
-        self.notifier = notifier or notify.from_settings(settings)
-        self.email_notifier = email_notifier or notify.email_from_settings(settings)
+        # By the medium of a notifier delivery's url (notifiers.medium): WhatsApp, or email.
+        self.notifier = notifier or notifiers.from_settings(settings)
+        self.email_notifier = email_notifier or notifiers.email_from_settings(settings)
         self.metrics = metrics or DeliveryMetrics()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -174,11 +168,11 @@ class Worker:
         sent = self.metrics.outcomes
         log.info(
             "delivery worker stopped after %d attempts: %d succeeded, %d retrying, %d failed, %d deferred",
-            sum(sent[o] for o in ("succeeded", "retrying", "failed")),
-            sent["succeeded"],
-            sent["retrying"],
-            sent["failed"],
-            sent["deferred"],
+            sum(sent[o] for o in AttemptOutcome),
+            sent[AttemptOutcome.SUCCEEDED],
+            sent[AttemptOutcome.RETRYING],
+            sent[AttemptOutcome.FAILED],
+            sent[DEFERRED],
         )
 
     @contextlib.asynccontextmanager
@@ -281,23 +275,25 @@ class Worker:
             log.exception("delivery %s: the attempt failed unexpectedly", job.public_id)
             result = dispatch.failure("the attempt failed", exc, secrets=job.secrets)
             outcome = dispatch.decide(job, self._known_request(job), result, started_at, self.settings)
-            self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
+            self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else DEFERRED, result.duration)
         await self._results.put(outcome)
 
     async def _try(self, session: aiohttp.ClientSession, job: queue.Job, now: datetime) -> queue.Outcome:
         if not job.endpoint_enabled:
-            return queue.Outcome(job, None, "failed", None, error="endpoint disabled before this delivery was sent")
+            return queue.Outcome(
+                job, None, DeliveryStatus.FAILED, None, error="endpoint disabled before this delivery was sent"
+            )
         if job.rate_limit:
             wait = self._buckets.take(job.endpoint_id or 0, job.rate_limit)
             if wait > 0:
-                self.metrics.observe("deferred", None)
-                return queue.Outcome(job, None, "pending", now + timedelta(seconds=wait))
-        if job.dialect == notify.CHANNEL:
+                self.metrics.observe(DEFERRED, None)
+                return queue.Outcome(job, None, DeliveryStatus.PENDING, now + timedelta(seconds=wait))
+        if job.dialect == notifiers.CHANNEL:
             request, result = await self._notify(job)
         else:
             request, result = await self._send(session, job, now)
         outcome = dispatch.decide(job, request, result, now, self.settings)
-        self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else "deferred", result.duration)
+        self.metrics.observe(outcome.attempt["outcome"] if outcome.attempt else DEFERRED, result.duration)
         return outcome
 
     async def _send(
@@ -316,16 +312,22 @@ class Worker:
             log.warning("delivery %s: %s", job.public_id, result.error)
         return request, result
 
-    def _notifier_of(self, job: queue.Job) -> notify.Notifier:
-        return self.email_notifier if notify.medium(job.url) == "email" else self.notifier
+    def _notifier_of(self, job: queue.Job) -> notifiers.Notifier:
+        return self.email_notifier if notifiers.medium(job.url) == "email" else self.notifier
 
     async def _notify(self, job: queue.Job) -> tuple[dispatch.Request, dispatch.Result]:
         """A message through its medium's notifier, which promises not to raise; one that does
         anyway (or a message that cannot be written) is a failed try all the same."""
-        recipient = [notify.recipient(job.url)]  # kept out of the log like a secret
+        recipient = [notifiers.recipient(job.url)]  # kept out of the log like a secret
         notifier = self._notifier_of(job)
         try:
             request = notifier.prepare(notifier_message(job, self.settings.public_url))
+        except renderers.NoRenderer as exc:
+            # A process that never imported the package writing these messages: a deployment
+            # error the operator must see, and the attempt log says it too.
+            result = dispatch.failure("cannot write the message", exc, secrets=recipient)
+            log.error("delivery %s: %s", job.public_id, result.error)
+            return self._known_request(job), result
         except Exception as exc:
             result = dispatch.failure("cannot prepare the message", exc, secrets=recipient)
             log.warning("delivery %s: %s", job.public_id, result.error)
@@ -345,8 +347,8 @@ class Worker:
 
     def _known_request(self, job: queue.Job) -> dispatch.Request:
         # A notifier delivery's url is the buyer's number, which the attempt log never shows.
-        if job.dialect == notify.CHANNEL:
-            return dispatch.Request(f"{notify.CHANNEL}:{self._notifier_of(job).name}", {}, b"")
+        if job.dialect == notifiers.CHANNEL:
+            return dispatch.Request(f"{notifiers.CHANNEL}:{self._notifier_of(job).name}", {}, b"")
         return dispatch.known_request(job)
 
     async def _record_loop(self) -> None:
@@ -379,19 +381,16 @@ class Worker:
             now = utcnow()
             queue.record(conn, batch, now)
             gone = {o.job.endpoint_id for o in batch if o.endpoint_result == "gone" and o.job.endpoint_id}
-            # Each automatic disable also alerts the owner (docs/alerts.md), in its transaction.
+            # Each automatic disable also runs the delivery hooks (the owner's alert,
+            # docs/alerts.md), in this transaction.
             for endpoint_id in gone:
-                row = disable_endpoint(conn, endpoint_id, "the receiver answered 410 Gone", now)
-                if row is not None:
-                    alert_causes.endpoint_disabled(conn, row, "server penerima menjawab 410 Gone", now)
+                disable_endpoint(conn, endpoint_id, DisableCause.GONE, now)
             failing = {o.job.endpoint_id for o in batch if o.endpoint_result == "failure" and o.job.endpoint_id}
             cutoff = now - timedelta(seconds=settings.endpoint_disable_after)
-            for endpoint_id in queue.endpoints_failing_since(conn, failing - gone, cutoff):
-                days = settings.endpoint_disable_after / 86400
-                row = disable_endpoint(conn, endpoint_id, f"no successful delivery for {days:g} days", now)
-                if row is not None:
-                    reason = f"tidak ada callback yang berhasil selama {days:g} hari"
-                    alert_causes.endpoint_disabled(conn, row, reason, now)
+            for endpoint_id in endpoint_rows.failing_since_before(conn, failing - gone, cutoff):
+                disable_endpoint(
+                    conn, endpoint_id, DisableCause.NO_SUCCESS, now, failing_for=settings.endpoint_disable_after
+                )
 
         for attempt in range(5):
             try:
@@ -428,10 +427,10 @@ def _log_failure(outcome: queue.Outcome) -> None:
     number, and an endpoint is named by its delivery's id in every page and API answer anyway."""
     attempt = outcome.attempt
     reason = (attempt or {}).get("error") or outcome.error
-    if outcome.status == "failed":
+    if outcome.status == DeliveryStatus.FAILED:
         tries = attempt["attempt"] if attempt else outcome.job.attempts
         log.warning("delivery %s failed after %d attempt(s): %s", outcome.job.public_id, tries, reason)
-    elif attempt is not None and attempt["outcome"] == "retrying":
+    elif attempt is not None and attempt["outcome"] == AttemptOutcome.RETRYING:
         log.info(
             "delivery %s attempt %d failed, next try at %s: %s",
             outcome.job.public_id,

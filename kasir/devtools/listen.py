@@ -146,7 +146,7 @@ def _api(method: str, url: str, api_key: str, payload: dict[str, Any] | None = N
         except ValueError:
             detail = {}
         message = detail.get("error") or error.reason
-        # The server's own refusal of a loopback URL says how to allow it (kasir.delivery.ssrf).
+        # The server's own refusal of a loopback URL says how to allow it (kasir.ssrf).
         raise RegistrationError(f"{method} {url}: {error.code} {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise RegistrationError(f"{method} {url}: {exc}") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kasir import dialects
-from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payload
+from kasir.devtools.samples import SAMPLE_TYPES, ping_payload, sample_payload
 from kasir.dialects.base import Rendered, WebhookEvent
 
 EVENT_TYPES = (*SAMPLE_TYPES, "ping")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, insert, select, update
 
 from kasir.clock import to_wire
 from kasir.db.tables import digital_files, hidden_contents, product_images
@@ -186,6 +186,16 @@ def deactivate_content(conn: Connection, principal: Principal, content_id: int, 
     return _deactivate(conn, hidden_contents, principal, content_id, "content", now)
 
 
+def paid_content(conn: Connection, content_id: int) -> dict[str, Any] | None:
+    """What a paid payment's pay page shows of its hidden content: title, type and body."""
+    row = conn.execute(
+        select(hidden_contents.c.title, hidden_contents.c.type, hidden_contents.c.body).where(
+            hidden_contents.c.id == content_id
+        )
+    ).first()
+    return None if row is None else {"title": row.title, "type": row.type, "body": row.body}
+
+
 def content_view(row: Mapping[str, Any], *, with_body: bool = False) -> dict[str, Any]:
     """Seed 004's list-contents fields (id, title, type, active); the body only when asked for
     one content by its owner."""
@@ -245,6 +255,35 @@ def get_image(conn: Connection, principal: Principal, image_id: int) -> dict[str
 
 def deactivate_image(conn: Connection, principal: Principal, image_id: int, now: datetime) -> dict[str, Any]:
     return _deactivate(conn, product_images, principal, image_id, "image", now)
+
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def with_image(query: S, image_id: ColumnElement[Any], *, active_only: bool = False) -> S:
+    """``query`` outer-joined to the product image ``image_id`` names, with what a pay page
+    shows of it: ``image_public_id``, ``image_width``, ``image_height`` (None without one, or
+    with ``active_only`` when the image was deactivated). For the pay page's one statement,
+    composed by kasir.payments, and a payment link's page (kasir.links)."""
+    joined = product_images.c.id == image_id
+    if active_only:
+        joined = and_(joined, product_images.c.active.is_(True))
+    return query.outerjoin(product_images, joined).add_columns(  # type: ignore[return-value]
+        product_images.c.public_id.label("image_public_id"),
+        product_images.c.width.label("image_width"),
+        product_images.c.height.label("image_height"),
+    )
+
+
+def image_files(conn: Connection, public_id: str) -> tuple[str, str] | None:
+    """The stored photo and thumbnail (their storage keys) of the image ``public_id``, or None:
+    what ``/media/…`` serves, to anyone (the pay page is public)."""
+    row = conn.execute(
+        select(product_images.c.storage_key, product_images.c.thumbnail_key).where(
+            product_images.c.public_id == public_id
+        )
+    ).first()
+    return None if row is None else (row.storage_key, row.thumbnail_key)
 
 
 def image_url(public_url: str, row: Mapping[str, Any], *, thumbnail: bool = False) -> str:

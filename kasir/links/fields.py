@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from kasir.api.schemas import boolean, optional_id
 from kasir.clock import WIB, parse_moment
 from kasir.config import Settings
 from kasir.errors import InvalidRequest
+from kasir.inputs import boolean, optional_id
 from kasir.money import rupiah, whole_rupiah
 from kasir.payments.methods import METHODS
 

@@ -17,19 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 
+from kasir import idempotency
 from kasir.alerts import service as alerts
-from kasir.api import idempotency
 from kasir.config import Settings
-from kasir.db.tables import merchants, payment_links, payments, product_images
+from kasir.db.tables import payment_links
 from kasir.errors import Conflict, InvalidRequest, KasirError, NotFound
 from kasir.goods import catalog
 from kasir.links import fields, slugs
+from kasir.merchants import lookup
 from kasir.merchants.service import Principal
 from kasir.money import rupiah
+from kasir.payments import purposes
 from kasir.payments.methods import METHODS
-from kasir.payments.service import NewPayment, available_method, create_payment
+from kasir.payments.service import NewPayment, available_method, create_payment, get_payment
+from kasir.payments.views import PaymentRow
 
 MAX_LIST = 100
 _SLUG_ATTEMPTS = 5  # 95 random bits: a collision is for the tests that force one
@@ -57,7 +60,7 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Buyer:
-    """What the public page asked the buyer: checked by kasir.links.page."""
+    """What the public page asked the buyer: checked by kasir.web.link_page."""
 
     name: str
     phone: str | None = None
@@ -186,44 +189,19 @@ def deactivate_link(conn: Connection, principal: Principal, public_id: str, now:
 def usage_of(conn: Connection, public_ids: Iterable[str], now: datetime) -> dict[str, Usage]:
     """Each link's paid count, money received and pending uses, in one query (ix_payments_link)."""
     wanted = list(public_ids)
-    if not wanted:
-        return {}
-    paid = payments.c.status == "paid"
-    pending = and_(payments.c.status == "pending", payments.c.expires_at > now)
-    rows = conn.execute(
-        select(
-            payments.c.link_id,
-            func.count().filter(paid),
-            func.coalesce(func.sum(case((paid, payments.c.paid_amount), else_=0)), 0),
-            func.count().filter(pending),
-        )
-        .where(payments.c.link_id.in_(wanted), payments.c.status.in_(("paid", "pending")))
-        .group_by(payments.c.link_id)
-    ).all()
-    found = {row[0]: Usage(paid=int(row[1]), paid_total=int(row[2]), pending=int(row[3])) for row in rows}
-    return {public_id: found.get(public_id, Usage()) for public_id in wanted}
+    found = purposes.link_usage(conn, wanted, now)
+    return {public_id: Usage(*found[public_id]) if public_id in found else Usage() for public_id in wanted}
 
 
 def link_payments(
     conn: Connection, principal: Principal, link: Mapping[str, Any], *, limit: int = 20, offset: int = 0
 ) -> list[dict[str, Any]]:
     """The payments made through ``link``, newest first."""
-    rows = conn.execute(
-        select(payments)
-        .where(
-            payments.c.link_id == link["public_id"],
-            payments.c.merchant_id == principal.merchant_id,
-            payments.c.mode == principal.mode,
-        )
-        .order_by(payments.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).mappings()
-    return [dict(row) for row in rows]
+    return [dict(row) for row in purposes.of_link(conn, principal, link["public_id"], limit=limit, offset=offset)]
 
 
 def count_payments(conn: Connection, link: Mapping[str, Any]) -> int:
-    return int(conn.execute(select(func.count()).where(payments.c.link_id == link["public_id"])).scalar_one())
+    return purposes.count_of_link(conn, link["public_id"])
 
 
 # --- the buyer's side ---------------------------------------------------------------------------
@@ -247,19 +225,11 @@ def find_for_page(conn: Connection, slug: str) -> dict[str, Any] | None:
         return None
     row = (
         conn.execute(
-            select(
-                payment_links,
-                merchants.c.name.label("merchant_name"),
-                product_images.c.public_id.label("image_public_id"),
-                product_images.c.width.label("image_width"),
-                product_images.c.height.label("image_height"),
-            )
-            .join(merchants, merchants.c.id == payment_links.c.merchant_id)
-            .outerjoin(
-                product_images,
-                and_(product_images.c.id == payment_links.c.product_image_id, product_images.c.active.is_(True)),
-            )
-            .where(payment_links.c.slug == slug)
+            catalog.with_image(
+                lookup.with_merchant(select(payment_links), payment_links.c.merchant_id, merchant_name="name"),
+                payment_links.c.product_image_id,
+                active_only=True,
+            ).where(payment_links.c.slug == slug)
         )
         .mappings()
         .first()
@@ -282,7 +252,7 @@ def _buyer_amount(link: Mapping[str, Any], buyer: Buyer) -> int:
     return buyer.amount
 
 
-# The merchant's idempotency keys (kasir.api.idempotency) hold the forms already sent: written in
+# The merchant's idempotency keys (kasir.idempotency) hold the forms already sent: written in
 # the transaction of the payment, swept after KASIR_IDEMPOTENCY_TTL like the API's.
 def _form_key(once: str) -> str:
     return f"link-form:{once}"
@@ -305,12 +275,12 @@ def sent_before(conn: Connection, link: Mapping[str, Any], once: str) -> str | N
 
 def claim(
     conn: Connection, slug: str, buyer: Buyer, settings: Settings, now: datetime, *, once: str | None = None
-) -> dict[str, Any]:
+) -> PaymentRow:
     """Take one use of the link behind ``slug`` for ``buyer``: the new payment's row. Refused, with
     nothing written, when the link is inactive or expired (``LinkGone``), has no use left
     (``Conflict`` ``link_used_up``), or the buyer's amount is out of its range.
 
-    ``once``: the nonce of the form sent (kasir.links.form_token). The same form sent again
+    ``once``: the nonce of the form sent (kasir.web.link_form_token). The same form sent again
     answers the payment it made the first time, even once the link is used up by it."""
     if not slugs.plausible_slug(slug):
         raise NotFound("payment link not found", code="link_not_found")
@@ -320,7 +290,7 @@ def claim(
     if locked is None:
         raise NotFound("payment link not found", code="link_not_found")
     link = dict(locked)
-    username = conn.execute(select(merchants.c.username).where(merchants.c.id == link["merchant_id"])).scalar_one()
+    username = lookup.username_of(conn, link["merchant_id"])
     # The link acts for its merchant in its mode, as an API key of theirs would.
     principal = Principal(
         merchant_id=link["merchant_id"], username=username, mode=link["mode"], key_hash=f"link:{link['public_id']}"
@@ -328,8 +298,7 @@ def claim(
     if once is not None:
         sent = _sent_before(conn, principal, slug, once)
         if sent is not None:
-            found = conn.execute(select(payments).where(payments.c.invoice_id == sent))
-            return dict(found.mappings().one())
+            return get_payment(conn, principal, sent)
     usage = usage_of(conn, [link["public_id"]], now)[link["public_id"]]
     refused = refusal(link, usage, now)
     if refused is not None:

@@ -8,16 +8,19 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, TypeVar
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, insert, select, update
 
+from kasir import phone
 from kasir.clock import utcnow
-from kasir.db import fastpath
+from kasir.db import statements
 from kasir.db.engine import Database
-from kasir.db.fastpath import AUTHENTICATE
-from kasir.db.tables import api_keys, merchants, webhook_settings
+from kasir.db.statements import Statement
+from kasir.db.tables import api_keys, merchants
 from kasir.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from kasir.hooks import Hook
 from kasir.merchants.keys import (
     MODES,
     Mode,
@@ -29,7 +32,6 @@ from kasir.merchants.keys import (
 )
 from kasir.qris.convert import check_static
 from kasir.qris.info import NATIONAL_TAG, info
-from kasir.store import phone
 
 # Usernames end up inside invoice ids (PAY-{username}-…), so no hyphen: it would make the id
 # ambiguous to split.
@@ -48,6 +50,40 @@ class Principal:
     username: str
     mode: Mode
     key_hash: str
+
+
+class _KeyOwner(TypedDict):
+    merchant_id: int
+    mode: str
+    key_hash: str
+    username: str
+
+
+# Every API request: the merchant and mode of an active key (on PostgreSQL on the event loop,
+# Database.fetch_one; docs/architecture.md, "Data path").
+AUTHENTICATE: Statement[_KeyOwner] = Statement(
+    select(api_keys.c.merchant_id, api_keys.c.mode, api_keys.c.key_hash, merchants.c.username)
+    .join_from(api_keys, merchants, merchants.c.id == api_keys.c.merchant_id)
+    .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)),
+    name="authenticate",
+)
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def with_shop(query: S, merchant_id: ColumnElement[Any]) -> S:
+    """``query`` joined to the merchant ``merchant_id`` names, with what a pay page shows of the
+    shop: ``merchant_name`` and ``merchant_ovo_number`` (the page's one statement, composed by
+    kasir.payments; the merchants table stays this package's)."""
+    return query.join(merchants, merchants.c.id == merchant_id).add_columns(  # type: ignore[return-value]
+        merchants.c.name.label("merchant_name"), merchants.c.ovo_number.label("merchant_ovo_number")
+    )
+
+
+# (conn, the new merchant's id, its webhook secret per mode, now): the merchant's callback
+# settings are kasir.delivery's, which registers here (merchants sit below delivery:
+# docs/architecture.md, "Layers"); in the transaction that creates the merchant.
+merchant_created: Hook[[Connection, int, dict[str, str], datetime]] = Hook("merchant created")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +128,11 @@ def create_merchant(
     secrets_ = {}
     for mode in MODES:
         secrets_[mode] = new_webhook_secret()
-        conn.execute(
-            insert(webhook_settings).values(merchant_id=merchant_id, mode=mode, secret=secrets_[mode], updated_at=now)
-        )
+    if not merchant_created.functions:
+        # Without it the merchant would have no callback settings and no webhook secret stored:
+        # refuse rather than make a merchant whose webhooks can never be signed.
+        raise RuntimeError("kasir.delivery is not loaded: nothing stores a new merchant's callback settings")
+    merchant_created(conn, merchant_id, {str(mode): secret for mode, secret in secrets_.items()}, now)
     return NewMerchant(
         id=merchant_id,
         username=username,
@@ -153,11 +191,9 @@ def merchant_id_by_username(conn: Connection, username: str) -> int:
 
 def authenticate(conn: Connection, api_key: str) -> Principal:
     """The merchant and mode an API key belongs to, or Unauthorized, inside the caller's
-    transaction (the CLI, tests); the API uses :func:`authenticate_fast`. Same named SQL."""
+    transaction (the CLI, tests); the API uses :func:`authenticate_fast`. Same statement."""
     digest = _digest_of(api_key)
-    rows = fastpath.run(conn, AUTHENTICATE, {"key_hash": digest})
-    columns = ("merchant_id", "mode", "key_hash", "username")
-    return _principal(dict(zip(columns, rows[0], strict=True)) if rows else None, api_key, digest)
+    return _principal(statements.first(conn, AUTHENTICATE, {"key_hash": digest}), api_key, digest)
 
 
 async def authenticate_fast(db: Database, api_key: str) -> Principal:
@@ -171,7 +207,7 @@ def _digest_of(api_key: str) -> str:
     return hash_api_key(api_key)
 
 
-def _principal(row: dict[str, Any] | None, api_key: str, digest: str) -> Principal:
+def _principal(row: _KeyOwner | None, api_key: str, digest: str) -> Principal:
     # The lookup is by hash, so the database never compares the secret itself; compare_digest
     # keeps the final comparison constant-time all the same.
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["mode"] != mode_of_key(api_key):
@@ -208,7 +244,7 @@ def configure_merchant(
 ) -> dict[str, Any]:
     """Change a merchant's subscription flag and receiving channels. An empty string clears a
     channel; a QRIS must be a valid static rupiah QRIS (``check_static``), an OVO number an
-    Indonesian mobile, typed in any of the ways a buyer's phone is (``kasir.store.phone``) and
+    Indonesian mobile, typed in any of the ways a buyer's phone is (``kasir.phone``) and
     stored as it is dialled at home, ``081234567890``, the form the pay page shows buyers.
 
     ``check_acquirers`` also refuses a QRIS whose acquirer is not its channel's

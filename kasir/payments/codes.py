@@ -9,20 +9,41 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select
 
-from kasir.db import fastpath
+from kasir.db import statements
+from kasir.db.statements import Statement, const, indexed_by
+from kasir.db.tables import payments
+from kasir.payments.views import PaymentStatus
 
 CODE_MIN = 1
 CODE_MAX = 999
 _SAMPLES = 16
+
+# SQLite is told which index to use: without statistics its planner rates ``status = 'pending'``
+# on ix_payments_status_expires above a range on the partial unique index, and walked every
+# pending payment of the installation (2.8 ms per create-payment with 20,000 pending, growing
+# with each one; 30 µs through the index). PostgreSQL plans from statistics and picks it itself.
+PENDING_BY_AMOUNT = indexed_by(payments, "ix_payments_pending_amount")
+
+TAKEN_FINAL_AMOUNTS: Statement[dict[str, int]] = Statement(
+    select(payments.c.final_amount)
+    .select_from(PENDING_BY_AMOUNT)
+    .where(
+        payments.c.mode == bindparam("mode"),
+        payments.c.channel_account == bindparam("account"),
+        payments.c.status == const(PaymentStatus.PENDING),
+        payments.c.final_amount.between(bindparam("low"), bindparam("high")),
+    ),
+    name="taken_final_amounts",
+)
 
 
 def taken_final_amounts(conn: Connection, *, mode: str, channel_account: str, amount: int) -> set[int]:
     """Final amounts in this amount's range that pending payments on the account hold (as far
     as this transaction can see)."""
     params = {"mode": mode, "account": channel_account, "low": amount + CODE_MIN, "high": amount + CODE_MAX}
-    return {row[0] for row in fastpath.run(conn, fastpath.TAKEN_FINAL_AMOUNTS, params)}
+    return set(statements.scalars(conn, TAKEN_FINAL_AMOUNTS, params))
 
 
 def pick_free(amount: int, taken: set[int]) -> int | None:

@@ -81,6 +81,16 @@ def setup(conn: Connection, principal: Principal, now: datetime) -> tuple[dict[s
     return dict(row), secret
 
 
+def is_set_up(conn: Connection, merchant_id: int, mode: str) -> bool:
+    """Whether the merchant has a mutation forwarder in ``mode`` (the confirmation rule asks)."""
+    found = conn.execute(
+        select(mutation_forwarders.c.id).where(
+            mutation_forwarders.c.merchant_id == merchant_id, mutation_forwarders.c.mode == mode
+        )
+    ).first()
+    return found is not None
+
+
 def get(conn: Connection, principal: Principal) -> dict[str, Any]:
     row = (
         conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, or_, select
@@ -97,4 +97,21 @@ def all_matching(conn: Connection, principal: Principal, flt: PaymentFilter) -> 
             .where(*_conditions(conn, principal, flt))
             .order_by(payments.c.created_at.desc(), payments.c.id.desc())
         ).mappings()
+    )
+
+
+def count_pending(conn: Connection, principal: Principal, now: datetime, cap: int = 1000) -> int:
+    """How many of the principal's payments wait to be paid now (pending, not yet expired),
+    counted up to ``cap``: past it the number only says "many"."""
+    return len(
+        conn.execute(
+            select(payments.c.id)
+            .where(
+                payments.c.merchant_id == principal.merchant_id,
+                payments.c.mode == principal.mode,
+                payments.c.status == "pending",
+                payments.c.expires_at > now,
+            )
+            .limit(cap)
+        ).all()
     )

@@ -81,7 +81,7 @@ def describe_methods(
     sources: Mapping[str, Sequence[str]],
 ) -> list[dict[str, Any]]:
     """Seed 004's fields, then how a payment by each method gets confirmed: ``confirmation``
-    ``automatic`` when ``sources`` (kasir.payments.confirmation.automatic_sources) names a source
+    ``automatic`` when ``sources`` (kasir.sources.confirmation.automatic_sources) names a source
     reporting its credits by itself, ``manual`` when someone must report them."""
     described = []
     for method in METHODS.values():

@@ -18,8 +18,8 @@ from sqlalchemy.orm import aliased
 from kasir.db.tables import mutations, payments
 from kasir.errors import Conflict, NotFound
 from kasir.merchants.service import Principal
+from kasir.payments import paid_hooks
 from kasir.payments.service import emit, get_payment
-from kasir.store import orders
 
 MAX_LIMIT = 100
 # The statuses a payment can be paid from by hand: an expired payment can, a paid or cancelled one cannot.
@@ -83,6 +83,29 @@ def get_mutation(conn: Connection, principal: Principal, public_id: str, *, lock
     return dict(row)
 
 
+def credits_of_payment(conn: Connection, principal: Principal, payment_id: int, *, late: bool) -> list[dict[str, Any]]:
+    """The credits that paid one of the principal's payments (``late``: that came for it after
+    it had expired), oldest first. The payment was found through the principal's scoping."""
+    column = mutations.c.late_payment_id if late else mutations.c.payment_id
+    rows = conn.execute(
+        select(mutations).where(column == payment_id, mutations.c.mode == principal.mode).order_by(mutations.c.id)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def payable_payments(conn: Connection, principal: Principal, channel: str | None, limit: int) -> list[dict[str, Any]]:
+    """The principal's newest payments on ``channel`` (all channels when None) a credit could
+    still be assigned to: a help to choose, ``assign`` checks everything again."""
+    query = select(payments).where(
+        payments.c.merchant_id == principal.merchant_id,
+        payments.c.mode == principal.mode,
+        payments.c.status.in_(PAYABLE),
+    )
+    if channel is not None:
+        query = query.where(payments.c.payment_method == channel)
+    return [dict(row) for row in conn.execute(query.order_by(payments.c.id.desc()).limit(limit)).mappings()]
+
+
 def assign(
     conn: Connection, principal: Principal, public_id: str, invoice_id: str, public_url: str, now: datetime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -126,5 +149,5 @@ def assign(
         .values(status="matched", payment_id=paid["id"], settled_at=now, settled_by="manual")
     )
     emit(conn, "payment.paid", paid, public_url, now)
-    orders.mark_paid(conn, [paid], public_url, now)
+    paid_hooks.payments_paid(conn, [paid], public_url, now)
     return get_mutation(conn, principal, public_id), dict(paid)

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from kasir.config import Settings
-from kasir.errors import Conflict, Forbidden, InvalidRequest
+from kasir.db.tables import payments
+from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kasir.payments.matching import Outcome, ingest
 from kasir.payments.mutations import MAX_AMOUNT, Credit, Reporter
 from kasir.payments.service import is_stale
@@ -56,3 +57,20 @@ def pay(
     reporter = Reporter(mode="test", merchant_id=payment["merchant_id"], source=source)
     [outcome] = ingest(conn, reporter, [credit], settings, now)
     return outcome
+
+
+def pay_invoice(
+    conn: Connection,
+    invoice_id: str,
+    settings: Settings,
+    now: datetime,
+    *,
+    amount: int | None = None,
+    source: str = "sandbox",
+) -> Outcome:
+    """:func:`pay` the payment ``invoice_id``, whoever's it is: the operator's ``kasir sandbox
+    pay``, which holds no merchant's key. Only a test-mode payment can be paid, as ever."""
+    row = conn.execute(select(payments).where(payments.c.invoice_id == invoice_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"payment {invoice_id} not found", code="payment_not_found")
+    return pay(conn, dict(row), settings, now, amount=amount, source=source)

@@ -1,5 +1,12 @@
-"""Payments: create, cancel, expire. No HTTP here, and no commit: callers pass the Connection of
-their transaction, and every state change writes its event on that same Connection."""
+"""Payments: create, read, cancel, expire. No HTTP here, and no commit: callers pass the
+Connection of their transaction, and every state change writes its event on that same Connection.
+The reads that answer a request by themselves (check-payment, the pay page's poll) take the
+Database: one statement outside any transaction, and a write only when the payment must be
+expired first.
+
+The statements on ``payments`` are written once here, against kasir.db.tables, and run on the
+driver (kasir.db.statements; docs/architecture.md, "Data path"); rows are ``PaymentRow`` dicts.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +15,24 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, exists, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, exists, select, update
 
 from kasir.config import Settings
-from kasir.db import fastpath
+from kasir.db import statements
+from kasir.db.engine import Database
+from kasir.db.statements import Statement, const, insert_for, insertable_columns, unset_columns
 from kasir.db.tables import payments
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kasir.goods import catalog
+from kasir.merchants import service as merchants
 from kasir.merchants.service import Principal, get_merchant
 from kasir.money import rupiah
 from kasir.payments import codes
 from kasir.payments.methods import METHODS, Method, static_qris, unavailable_reason
-from kasir.payments.views import event_payload
+from kasir.payments.views import PaymentRow, PaymentStatus, event_payload
 from kasir.qris.convert import to_dynamic
 from kasir.qris.emv import QrisError
 
@@ -57,17 +67,69 @@ def new_invoice_id(username: str, now: datetime) -> str:
     return f"PAY-{username}-{int(now.timestamp())}-{suffix}"
 
 
-_PAYMENT_DEFAULTS = {column.name: None for column in payments.c}
+class PayPagePayment(PaymentRow):
+    """A payment as the pay page reads it: its row, its shop's name and OVO number
+    (``kasir.merchants.service.with_shop``) and its photo (``kasir.goods.catalog.with_image``)."""
+
+    merchant_name: str
+    merchant_ovo_number: str | None
+    image_public_id: str | None
+    image_width: int | None
+    image_height: int | None
 
 
-def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> dict[str, Any] | None:
+_OWN = (payments.c.merchant_id == bindparam("merchant_id")) & (payments.c.mode == bindparam("mode"))
+
+# A payment of this merchant in this mode: check-payment (on the event loop, Database.fetch_one),
+# and every read of one inside a transaction.
+BY_INVOICE: Statement[PaymentRow] = Statement(
+    select(payments).where(payments.c.invoice_id == bindparam("invoice_id"), _OWN), name="payment_by_invoice"
+)
+BY_ID: Statement[PaymentRow] = Statement(select(payments).where(payments.c.id == bindparam("id")), name="payment_by_id")
+
+# The pay page's payment, found by its invoice alone (the page is public), with what the page
+# shows of its shop and its photo: every open pay page polls it.
+FOR_PAY_PAGE: Statement[PayPagePayment] = Statement(
+    catalog.with_image(
+        merchants.with_shop(select(payments), payments.c.merchant_id), payments.c.product_image_id
+    ).where(payments.c.invoice_id == bindparam("invoice_id")),
+    name="payment_for_pay_page",
+)
+
+# A conflict on any unique index (a final amount taken meanwhile, a colliding invoice id)
+# inserts nothing and returns no row.
+INSERT: Statement[dict[str, int]] = Statement(
+    lambda dialect: insert_for(dialect, payments).on_conflict_do_nothing().returning(payments.c.id),
+    column_keys=insertable_columns(payments),
+    name="insert_payment",
+)
+
+# Cancel a pending payment that has not expired; the row as it is then.
+CANCEL: Statement[PaymentRow] = Statement(
+    update(payments)
+    .where(
+        payments.c.invoice_id == bindparam("invoice_id"),
+        _OWN,
+        payments.c.status == const(PaymentStatus.PENDING),
+        payments.c.expires_at > bindparam("now"),
+    )
+    .values(status=const(PaymentStatus.CANCELLED))
+    .returning(*payments.c),
+    column_keys=["closed_at"],
+    name="cancel_payment",
+)
+
+_PAYMENT_DEFAULTS = {"id": None, **unset_columns(payments)}
+
+
+def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> PaymentRow | None:
     """The new payment row, or None when a unique index refused it (we pick again)."""
     row = {**_PAYMENT_DEFAULTS, **values}
-    inserted = fastpath.run(conn, fastpath.INSERT_PAYMENT, {k: v for k, v in row.items() if k != "id"})
+    inserted = statements.scalars(conn, INSERT, row)
     if not inserted:
         return None
-    row["id"] = inserted[0][0]
-    return row
+    row["id"] = inserted[0]
+    return cast(PaymentRow, row)
 
 
 def available_method(conn: Connection, principal: Principal, method: Method, settings: Settings) -> Mapping[str, Any]:
@@ -85,7 +147,7 @@ def available_method(conn: Connection, principal: Principal, method: Method, set
 
 def create_payment(
     conn: Connection, principal: Principal, request: NewPayment, settings: Settings, now: datetime
-) -> dict[str, Any]:
+) -> PaymentRow:
     method = METHODS.get(request.payment_method)
     if method is None:
         raise InvalidRequest(
@@ -121,7 +183,7 @@ def create_payment(
         "payment_method": method.id,
         "channel_account": channel_account,
         "amount": request.amount,
-        "status": "pending",
+        "status": PaymentStatus.PENDING.value,
         "description": request.description,
         "customer_name": request.customer_name,
         "customer_email": request.customer_email,
@@ -203,55 +265,119 @@ def emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, 
     )
 
 
-def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> RowMapping:
-    """A payment of this merchant in this mode; any other invoice, foreign or absent, is 404."""
+def plausible_invoice(invoice_id: str) -> bool:
+    """Worth a query: invoice ids are short, and PostgreSQL refuses a NUL in a comparison."""
+    return bool(invoice_id) and "\x00" not in invoice_id and len(invoice_id) <= 80
+
+
+def _not_found(invoice_id: str) -> NotFound:
+    return NotFound(f"payment {invoice_id!r} not found", code="payment_not_found")
+
+
+def _own(principal: Principal, invoice_id: str) -> dict[str, Any]:
     if "\x00" in invoice_id:  # no invoice has one, and PostgreSQL would refuse to compare it
-        raise NotFound(f"payment {invoice_id!r} not found", code="payment_not_found")
-    row = (
-        conn.execute(
-            select(payments).where(
-                payments.c.invoice_id == invoice_id,
-                payments.c.merchant_id == principal.merchant_id,
-                payments.c.mode == principal.mode,
-            )
-        )
-        .mappings()
-        .first()
-    )
+        raise _not_found(invoice_id)
+    return {"invoice_id": invoice_id, "merchant_id": principal.merchant_id, "mode": principal.mode}
+
+
+def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> PaymentRow:
+    """A payment of this merchant in this mode; any other invoice, foreign or absent, is 404."""
+    row = statements.first(conn, BY_INVOICE, _own(principal, invoice_id))
     if row is None:
         raise NotFound(f"payment {invoice_id} not found", code="payment_not_found")
     return row
 
 
+async def current_payment(
+    db: Database, principal: Principal, invoice_id: str, public_url: str, now: datetime
+) -> PaymentRow:
+    """``get_payment`` as it is ``now``, read once, outside any transaction: a pending payment
+    past its expiry is expired first (its event committed), so no read ever shows a stale
+    ``pending``. check-payment, the API's other reads and the dashboard's payment page."""
+    row = await db.fetch_one(BY_INVOICE, _own(principal, invoice_id))
+    if row is None:
+        raise NotFound(f"payment {invoice_id} not found", code="payment_not_found")
+    if not is_stale(row, now):
+        return row
+    stale = row
+    return await db.write(lambda conn: expire_payment(conn, stale, public_url, now))
+
+
+async def pay_page_payment(db: Database, invoice_id: str, public_url: str, now: datetime) -> PayPagePayment | None:
+    """The pay page's payment as it is ``now``, read once: by its invoice alone (the page is
+    public), expired first when it is overdue."""
+    if not plausible_invoice(invoice_id):
+        return None
+    row = await db.fetch_one(FOR_PAY_PAGE, {"invoice_id": invoice_id})
+    if row is None or not is_stale(row, now):
+        return row
+    stale = row
+    expired = await db.write(lambda conn: expire_payment(conn, stale, public_url, now))
+    return cast(PayPagePayment, {**stale, **expired})
+
+
 def is_stale(row: Mapping[Any, Any], now: datetime) -> bool:
     """Pending on disk but past its expiry: must be expired before anyone sees it."""
-    return bool(row["status"] == "pending" and row["expires_at"] <= now)
+    return bool(row["status"] == PaymentStatus.PENDING and row["expires_at"] <= now)
+
+
+def not_pending(invoice_id: str, current: Mapping[str, Any]) -> Conflict:
+    return Conflict(
+        f"payment {invoice_id} is {current['status']}; only a pending payment can be cancelled",
+        code="payment_not_pending",
+    )
+
+
+def cancel_or_expire(
+    conn: Connection, principal: Principal, invoice_id: str, public_url: str, now: datetime
+) -> tuple[PaymentRow, bool]:
+    """Cancel a pending payment: (the row as it is now, whether it was cancelled). One past its
+    expiry is expired instead, with its event: the caller commits that, then answers that the
+    payment could not be cancelled (``not_pending``). One statement when it can be cancelled."""
+    row = statements.first(conn, CANCEL, {**_own(principal, invoice_id), "now": now, "closed_at": now})
+    if row is not None:
+        emit(conn, "payment.cancelled", row, public_url, now)
+        return row, True
+    current = get_payment(conn, principal, invoice_id)
+    if is_stale(current, now):
+        current = expire_payment(conn, current, public_url, now)
+    return current, False
 
 
 def cancel_payment(
     conn: Connection, principal: Principal, invoice_id: str, public_url: str, now: datetime
-) -> RowMapping:
-    current = get_payment(conn, principal, invoice_id)
-    if is_stale(current, now):
-        expire_due(conn, now, public_url, payment_id=current["id"])
-        current = get_payment(conn, principal, invoice_id)
-    row = (
-        conn.execute(
-            update(payments)
-            .where(payments.c.id == current["id"], payments.c.status == "pending")
-            .values(status="cancelled", closed_at=now)
-            .returning(*payments.c)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise Conflict(
-            f"payment {invoice_id} is {current['status']}; only a pending payment can be cancelled",
-            code="payment_not_pending",
-        )
-    emit(conn, "payment.cancelled", row, public_url, now)
+) -> PaymentRow:
+    """``cancel_or_expire``, raising the 409 inside the transaction (an expiry it wrote rolls
+    back with it: callers that want it kept expire the payment first, ``current_payment``)."""
+    row, cancelled = cancel_or_expire(conn, principal, invoice_id, public_url, now)
+    if not cancelled:
+        raise not_pending(invoice_id, row)
     return row
+
+
+def expire_payment(conn: Connection, payment: Mapping[str, Any], public_url: str, now: datetime) -> PaymentRow:
+    """Expire ``payment`` if it is still pending past its expiry (with its event); its row as it
+    is then (read again only when another transaction changed it first)."""
+    due = (
+        (payments.c.id == payment["id"]) & (payments.c.status == PaymentStatus.PENDING) & (payments.c.expires_at <= now)
+    )
+    expired = _expire(conn, due, now, public_url)
+    if expired:
+        return expired[0]
+    row = statements.first(conn, BY_ID, {"id": payment["id"]})
+    if row is None:  # its merchant was deleted meanwhile
+        raise NotFound(f"payment {payment['invoice_id']} not found", code="payment_not_found")
+    return row
+
+
+def _expire(conn: Connection, due: ColumnElement[bool], now: datetime, public_url: str) -> list[PaymentRow]:
+    found = conn.execute(
+        update(payments).where(due).values(status=PaymentStatus.EXPIRED, closed_at=now).returning(*payments.c)
+    )
+    rows = [cast(PaymentRow, dict(row)) for row in found.mappings()]
+    for row in rows:
+        emit(conn, "payment.expired", row, public_url, now)
+    return rows
 
 
 def expire_due(
@@ -271,7 +397,7 @@ def expire_due(
     The ``status = 'pending'`` guard in the UPDATE makes this safe to run from several nodes at
     once: a row changes state, and gets its event, in exactly one transaction.
     """
-    due: ColumnElement[bool] = (payments.c.status == "pending") & (payments.c.expires_at <= now)
+    due: ColumnElement[bool] = (payments.c.status == PaymentStatus.PENDING) & (payments.c.expires_at <= now)
     if payment_id is not None:
         due &= payments.c.id == payment_id
     if merchant_id is not None:
@@ -292,15 +418,8 @@ def expire_due(
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        due &= payments.c.status == "pending"
-    rows = (
-        conn.execute(update(payments).where(due).values(status="expired", closed_at=now).returning(*payments.c))
-        .mappings()
-        .all()
-    )
-    for row in rows:
-        emit(conn, "payment.expired", row, public_url, now)
-    return len(rows)
+        due &= payments.c.status == PaymentStatus.PENDING
+    return len(_expire(conn, due, now, public_url))
 
 
 def has_due(conn: Connection, now: datetime, *, merchant_id: int, mode: str) -> bool:
@@ -308,7 +427,7 @@ def has_due(conn: Connection, now: datetime, *, merchant_id: int, mode: str) -> 
         conn.execute(
             select(
                 exists().where(
-                    payments.c.status == "pending",
+                    payments.c.status == PaymentStatus.PENDING,
                     payments.c.expires_at <= now,
                     payments.c.merchant_id == merchant_id,
                     payments.c.mode == mode,

@@ -22,11 +22,13 @@ docs/mutations.md)::
 
 The one rule for a source: the same credit must come with the same ``reference`` every time.
 Then a source may re-read overlapping windows, restart, or run on several nodes: a repeated
-reference is a no-op, so nothing is paid twice and nothing needs a cursor kept anywhere.
+reference is a no-op, so nothing is paid twice and nothing needs a cursor kept anywhere. It does
+run on several: every node that runs the background (``kasir serve`` without ``--no-worker``,
+every ``kasir worker``) polls every configured source (docs/architecture.md, "Background duties").
 
 ``channels``, optional, says which payment methods' credits the source reports. It is what lets
 the pay page promise a buyer that a payment on those channels confirms by itself
-(kasir.payments.confirmation): a source without it (or with None) may report any channel, so
+(kasir.sources.confirmation): a source without it (or with None) may report any channel, so
 every channel counts as covered; one that reads only an OVO account should say
 ``frozenset({"ovo"})``, and the QRIS methods' pages then tell the buyer the seller confirms.
 
@@ -112,21 +114,29 @@ async def poll_once(db: Database, settings: Settings, source: MutationSource) ->
     return Tally(**counts)
 
 
+async def poll_and_log(db: Database, settings: Settings, source: MutationSource) -> Tally:
+    """One poll of ``source``, and a log line when it brought anything new: the pass the
+    background runs every ``source.interval`` (kasir/background), as its duty ``poller:<name>``."""
+    tally = await poll_once(db, settings, source)
+    if tally.matched or tally.unmatched or tally.late:
+        log.info(
+            "source %s: %d matched, %d unmatched, %d late, %d repeated",
+            source.name,
+            tally.matched,
+            tally.unmatched,
+            tally.late,
+            tally.duplicate,
+        )
+    return tally
+
+
 async def run_source(db: Database, settings: Settings, source: MutationSource) -> None:
-    """Poll ``source`` until cancelled. A failing source is logged and retried; it never stops
-    the server, and what it missed it reports again on the next fetch."""
+    """Poll ``source`` until cancelled, on its own (the background runs ``poll_and_log`` under
+    its supervision instead). A failing source is logged and retried; what it missed it reports
+    again on the next fetch."""
     while True:
         try:
-            tally = await poll_once(db, settings, source)
-            if tally.matched or tally.unmatched or tally.late:
-                log.info(
-                    "source %s: %d matched, %d unmatched, %d late, %d repeated",
-                    source.name,
-                    tally.matched,
-                    tally.unmatched,
-                    tally.late,
-                    tally.duplicate,
-                )
+            await poll_and_log(db, settings, source)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -13,8 +13,8 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from kasir.delivery.ssrf import UnsafeURL, check_literal_at_send, check_url
 from kasir.errors import InvalidRequest, PayloadTooLarge
+from kasir.ssrf import UnsafeURL, check_literal_at_send, check_url
 
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

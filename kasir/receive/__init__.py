@@ -38,7 +38,7 @@ DEFAULT_TOLERANCE = 300  # seconds; Standard Webhooks and Stripe use five minute
 
 
 def verify(
-    body: bytes,
+    body: bytes | bytearray | memoryview,
     headers: Headers,
     secret: str | Sequence[str],
     *,

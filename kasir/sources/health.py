@@ -10,8 +10,8 @@ States: ``new`` (never heard from: nothing to miss yet), ``live``, ``silent``. E
 guarded ``UPDATE`` (the state it leaves in its ``WHERE``), so two nodes sweeping at once, or a
 heartbeat racing the sweep, emit each event once.
 
-A source going silent also alerts the owner (kasir.alerts, docs/alerts.md), in the same
-transaction, at most once an hour per source.
+A source going silent also alerts the owner, in the same transaction, at most once an hour per
+source: kasir.alerts registers on ``went_silent`` (docs/alerts.md), which sources cannot import.
 
 A source that only receives Moota's pushes is never silent: Moota sends when money moves, not
 to say it is alive.
@@ -21,17 +21,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from kasir.alerts import causes as alert_causes
 from kasir.clock import to_wire
-from kasir.db.tables import merchants, payment_sources
+from kasir.db.tables import payment_sources
 from kasir.delivery.outbox import record_event
+from kasir.hooks import Hook
+from kasir.merchants import lookup
 from kasir.sources.registry import MOOTA_APP, apps_of, is_watched
 
 SWEEP_BATCH = 200
+
+
+class SourceState(StrEnum):
+    """``payment_sources.state``."""
+
+    NEW = "new"  # never heard from: nothing to miss yet
+    LIVE = "live"
+    SILENT = "silent"
+
+
+# (conn, the source row just marked silent, now): in the sweep's transaction.
+went_silent: Hook[[Connection, Mapping[Any, Any], datetime]] = Hook("source went silent")
 
 
 def event_payload(row: Mapping[str, Any], event_type: str, now: datetime) -> dict[str, Any]:
@@ -60,7 +74,7 @@ def sign_of_life(
     queued: int | None = None,
 ) -> None:
     """The source spoke at ``now``: it is live, and if it was silent, ``source.recovered``."""
-    values: dict[str, Any] = {"state": "live", "last_seen_at": now, "silent_since": None}
+    values: dict[str, Any] = {"state": SourceState.LIVE, "last_seen_at": now, "silent_since": None}
     if forwarder is not None:
         values["forwarder"] = forwarder
     if queued is not None:
@@ -70,7 +84,7 @@ def sign_of_life(
     # recovery; done second, so that a sweep committing in between cannot be overwritten unseen.
     changed = conn.execute(
         update(payment_sources)
-        .where(payment_sources.c.id == source["id"], payment_sources.c.state != "silent")
+        .where(payment_sources.c.id == source["id"], payment_sources.c.state != SourceState.SILENT)
         .values(**values)
     ).rowcount
     if changed:
@@ -78,7 +92,7 @@ def sign_of_life(
     recovered = (
         conn.execute(
             update(payment_sources)
-            .where(payment_sources.c.id == source["id"], payment_sources.c.state == "silent")
+            .where(payment_sources.c.id == source["id"], payment_sources.c.state == SourceState.SILENT)
             .values(**values)
             .returning(*payment_sources.c)
         )
@@ -104,7 +118,7 @@ def sweep(conn: Connection, now: datetime, silent_after: float) -> int:
         conn.execute(
             select(payment_sources.c.id)
             .where(
-                payment_sources.c.state == "live",
+                payment_sources.c.state == SourceState.LIVE,
                 payment_sources.c.watched.is_(True),
                 payment_sources.c.last_seen_at < cutoff,
             )
@@ -119,10 +133,10 @@ def sweep(conn: Connection, now: datetime, silent_after: float) -> int:
                 update(payment_sources)
                 .where(
                     payment_sources.c.id == source_id,
-                    payment_sources.c.state == "live",
+                    payment_sources.c.state == SourceState.LIVE,
                     payment_sources.c.last_seen_at < cutoff,
                 )
-                .values(state="silent", silent_since=now)
+                .values(state=SourceState.SILENT, silent_since=now)
                 .returning(*payment_sources.c)
             )
             .mappings()
@@ -138,7 +152,7 @@ def sweep(conn: Connection, now: datetime, silent_after: float) -> int:
             payload=event_payload(dict(row), "source.silent", now),
             created_at=now,
         )
-        alert_causes.source_silent(conn, row, now)
+        went_silent(conn, row, now)
         silenced += 1
     return silenced
 
@@ -158,7 +172,7 @@ def silent_channels(conn: Connection, merchant_id: int, mode: str) -> frozenset[
             continue
         channels = {channel for package, channel in mapped.items() if package != MOOTA_APP}
         covered |= channels
-        if state == "live":
+        if state == SourceState.LIVE:
             live |= channels
     return frozenset(covered - live)
 
@@ -166,18 +180,19 @@ def silent_channels(conn: Connection, merchant_id: int, mode: str) -> frozenset[
 def metric_lines(conn: Connection, now: datetime) -> list[str]:
     """``/metrics``: each watched source's state and how long since it last spoke."""
     rows = conn.execute(
-        select(
-            payment_sources.c.public_id,
-            payment_sources.c.mode,
-            payment_sources.c.state,
-            payment_sources.c.apps,
-            payment_sources.c.last_seen_at,
-            payment_sources.c.created_at,
-            merchants.c.username,
-        )
-        .join(merchants, merchants.c.id == payment_sources.c.merchant_id)
-        .order_by(payment_sources.c.id)
-    ).all()
+        lookup.with_merchant(
+            select(
+                payment_sources.c.public_id,
+                payment_sources.c.mode,
+                payment_sources.c.state,
+                payment_sources.c.apps,
+                payment_sources.c.last_seen_at,
+                payment_sources.c.created_at,
+            ),
+            payment_sources.c.merchant_id,
+            username="username",
+        ).order_by(payment_sources.c.id)
+    ).mappings()
     age = [
         "# HELP kasir_source_last_seen_age_seconds Seconds since a payment source last sent a notification or "
         "heartbeat (since it was created, when never).",
@@ -187,8 +202,10 @@ def metric_lines(conn: Connection, now: datetime) -> list[str]:
         "# HELP kasir_source_silent 1 when a payment source is silent (no sign of life for KASIR_SOURCE_SILENT_AFTER).",
         "# TYPE kasir_source_silent gauge",
     ]
-    for public_id, mode, state, apps, last_seen, created, username in rows:
-        if not is_watched(apps_of({"apps": apps})):
+    for row in rows:
+        public_id, mode, state, username = row["public_id"], row["mode"], row["state"], row["username"]
+        last_seen, created = row["last_seen_at"], row["created_at"]
+        if not is_watched(apps_of({"apps": row["apps"]})):
             continue
         # Ids and usernames are [a-z0-9_]: nothing in a label needs escaping.
         labels = f'source="{public_id}",merchant="{username}",mode="{mode}"'

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from kasir.api.body import CONTROL_CHARACTER
 from kasir.clock import parse_moment
 from kasir.dialects.base import hmac_hex
 from kasir.errors import InvalidRequest
+from kasir.inputs import CONTROL_CHARACTER
 from kasir.money import statement_amount
 from kasir.payments.mutations import EARLIEST, MAX_BATCH, storable_text
 from kasir.sources.notifications import Item, Refused

@@ -35,15 +35,16 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from kasir.api.body import CONTROL_CHARACTER
 from kasir.clock import parse_moment, to_wire
 from kasir.config import Settings
-from kasir.db import fastpath
+from kasir.db import statements
 from kasir.db.engine import RetryTransaction
-from kasir.db.tables import mutations, payment_sources, payments, source_notifications
+from kasir.db.statements import BulkInsert, unset_columns
+from kasir.db.tables import payment_sources, source_notifications
 from kasir.errors import Conflict, InvalidRequest, NotFound
+from kasir.inputs import CONTROL_CHARACTER
 from kasir.merchants.service import Principal
-from kasir.payments import reconciliation
+from kasir.payments import ledger, reconciliation
 from kasir.payments.matching import Outcome, ingest
 from kasir.payments.mutations import EARLIEST, MAX_AMOUNT, Credit, Reporter, storable_text
 from kasir.payments.service import get_payment
@@ -66,6 +67,10 @@ MAX_TITLE = 1_000
 MAX_TEXT = 10_000
 MAX_CLIENT_ID = 100
 OUTCOMES = ("matched", "unmatched", "late", "ignored", "duplicate", "unparsed", "invalid")
+# A batch's notifications, in one statement (kasir.db.statements); those a concurrent batch
+# stored first are refused by the fingerprint's unique index, and missing from what it returns.
+INSERT_NOTIFICATIONS = BulkInsert(source_notifications, returning=("id",), on_conflict_do_nothing=True)
+_NOTIFICATION_DEFAULTS = unset_columns(source_notifications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,18 +243,16 @@ def _stored_answers(conn: Connection, source_id: int, fingerprints: Sequence[str
     if not fingerprints:
         return {}
     rows = conn.execute(
-        select(
-            source_notifications.c.fingerprint,
-            source_notifications.c.public_id,
-            source_notifications.c.outcome,
-            source_notifications.c.code,
-            source_notifications.c.amount,
-            mutations.c.public_id.label("mutation_public_id"),
-            payments.c.invoice_id,
-        )
-        .outerjoin(mutations, mutations.c.id == source_notifications.c.mutation_id)
-        .outerjoin(payments, payments.c.id == mutations.c.payment_id)
-        .where(source_notifications.c.source_id == source_id, source_notifications.c.fingerprint.in_(fingerprints))
+        ledger.with_credit(
+            select(
+                source_notifications.c.fingerprint,
+                source_notifications.c.public_id,
+                source_notifications.c.outcome,
+                source_notifications.c.code,
+                source_notifications.c.amount,
+            ),
+            source_notifications.c.mutation_id,
+        ).where(source_notifications.c.source_id == source_id, source_notifications.c.fingerprint.in_(fingerprints))
     ).mappings()
     found = {}
     for row in rows:
@@ -310,6 +313,7 @@ def ingest_batch(
         row = _Row(
             item,
             {
+                **_NOTIFICATION_DEFAULTS,
                 "public_id": new_notification_id(),
                 "source_id": source["id"],
                 "merchant_id": source["merchant_id"],
@@ -349,7 +353,7 @@ def ingest_batch(
     if credits:
         reporter = Reporter(source["mode"], source["merchant_id"], source_label(source["public_id"]))
         outcomes = ingest(conn, reporter, credits, settings, now)
-        row_ids = _mutation_row_ids(conn, outcomes)
+        row_ids = {outcome.mutation["public_id"]: outcome.mutation["id"] for outcome in outcomes}
     for row in rows:
         answer: dict[str, Any]
         if row.credit is not None:
@@ -361,14 +365,7 @@ def ingest_batch(
         answer["notification_id"] = row.values["public_id"]
         answers[seen[row.values["fingerprint"]]] = answer
     if rows:
-        inserted = fastpath.insert_values(
-            conn,
-            "source_notifications",
-            tuple(rows[0].values),
-            [tuple(row.values.values()) for row in rows],
-            returning=("id",),
-            on_conflict_do_nothing=True,
-        )
+        inserted = statements.insert_many(conn, INSERT_NOTIFICATIONS, [row.values for row in rows])
         if len(inserted) != len(rows):
             raise RetryTransaction("a concurrent batch stored some of these notifications first")
     # Later copies of a notification within the batch answer as duplicates of the first.
@@ -386,31 +383,11 @@ def _description(notification: Notification) -> str:
     return text[:500]
 
 
-def _mutation_row_ids(conn: Connection, outcomes: Sequence[Outcome]) -> dict[str, int]:
-    """The row ids of the credits ``outcomes`` stored or found (matching answers public ids)."""
-    public_ids = sorted({outcome.mutation["public_id"] for outcome in outcomes})
-    found = conn.execute(select(mutations.c.public_id, mutations.c.id).where(mutations.c.public_id.in_(public_ids)))
-    return {public_id: int(row_id) for public_id, row_id in found}
-
-
-def _mutation_row_id(conn: Connection, outcome: Outcome) -> int | None:
-    return _mutation_row_ids(conn, [outcome]).get(outcome.mutation["public_id"])
-
-
 # --- review: listing, re-parsing and assigning by hand -------------------------------------------
 
 REVIEWABLE = ("unparsed", "invalid", "ignored")
 # A stored notification with the credit it became (its id and status) and the payment it paid.
-_WITH_CREDIT = (
-    select(
-        source_notifications,
-        mutations.c.public_id.label("mutation_public_id"),
-        mutations.c.status.label("mutation_status"),
-        payments.c.invoice_id,
-    )
-    .outerjoin(mutations, mutations.c.id == source_notifications.c.mutation_id)
-    .outerjoin(payments, payments.c.id == mutations.c.payment_id)
-)
+_WITH_CREDIT = ledger.with_credit(select(source_notifications), source_notifications.c.mutation_id)
 
 
 def _notification(conn: Connection, source: Mapping[str, Any], public_id: str, *, lock: bool = False) -> dict[str, Any]:
@@ -509,7 +486,7 @@ def reparse(
         )
         reporter = Reporter(source["mode"], source["merchant_id"], source_label(source["public_id"]))
         [result] = ingest(conn, reporter, [credit], settings, now)
-        values["mutation_id"] = _mutation_row_id(conn, result)
+        values["mutation_id"] = result.mutation["id"]
     conn.execute(update(source_notifications).where(source_notifications.c.id == row["id"]).values(**values))
     return _notification(conn, source, public_id)
 
@@ -533,7 +510,7 @@ def assign(
             f"notification {public_id} is already the credit {row['mutation_public_id']}; assign that one",
             code="already_credited",
         )
-    payment = dict(get_payment(conn, principal, invoice_id))
+    payment = get_payment(conn, principal, invoice_id)
     notification = Notification(row["package"], row["title"], row["text"], row["big_text"])
     credit = Credit(
         payment["payment_method"],
@@ -554,7 +531,7 @@ def assign(
             code="assigned",
             channel=payment["payment_method"],
             amount=credit.amount,
-            mutation_id=_mutation_row_id(conn, result),
+            mutation_id=result.mutation["id"],
         )
     )
     updated = _notification(conn, source, public_id)

@@ -25,22 +25,37 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kasir import phone
 from kasir.clock import WIB, wib_day_start
 from kasir.config import Settings
-from kasir.db.tables import merchants, payments, store_orders
+from kasir.db.tables import store_orders
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, InvalidRequest, NotFound
+from kasir.merchants import lookup
 from kasir.merchants.service import Principal
+from kasir.payments import purposes
 from kasir.payments import service as payment_service
-from kasir.store import phone
 from kasir.store.views import event_payload
 
-STATUSES = ("pending", "waiting_payment", "paid", "processing", "completed", "cancelled")
+
+class OrderStatus(StrEnum):
+    """``store_orders.status`` (seed 004's order statuses)."""
+
+    PENDING = "pending"
+    WAITING_PAYMENT = "waiting_payment"
+    PAID = "paid"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+STATUSES = tuple(OrderStatus)
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_ITEMS = 100
@@ -48,12 +63,12 @@ MAX_ITEMS = 100
 # What each step moves an order from (seed 004: completed only from paid or processing; a
 # completed order cannot be cancelled), and the statuses a new payment may be issued in. The one
 # rule the services enforce and the dashboard reads to offer only the steps an order can take.
-MOVES_FROM: dict[str, tuple[str, ...]] = {
-    "processing": ("paid",),
-    "completed": ("paid", "processing"),
-    "cancelled": ("pending", "waiting_payment", "paid", "processing"),
+MOVES_FROM: dict[OrderStatus, tuple[OrderStatus, ...]] = {
+    OrderStatus.PROCESSING: (OrderStatus.PAID,),
+    OrderStatus.COMPLETED: (OrderStatus.PAID, OrderStatus.PROCESSING),
+    OrderStatus.CANCELLED: (OrderStatus.PENDING, OrderStatus.WAITING_PAYMENT, OrderStatus.PAID, OrderStatus.PROCESSING),
 }
-PAYABLE = ("pending", "waiting_payment")
+PAYABLE = (OrderStatus.PENDING, OrderStatus.WAITING_PAYMENT)
 # The steps by the names of the API's calls (…/process, …/complete, …/cancel, …/payment).
 STEPS = ("process", "complete", "cancel", "payment")
 
@@ -61,17 +76,8 @@ _SUFFIX_ALPHABET = string.ascii_uppercase + string.digits
 _MAX_NUMBER_ATTEMPTS = 20
 
 # The order with what its API view shows of its current payment.
-ORDER_WITH_PAYMENT: Select[Any] = select(
-    store_orders,
-    payments.c.invoice_id,
-    payments.c.status.label("payment_status"),
-    payments.c.payment_method,
-    payments.c.final_amount,
-    payments.c.unique_code,
-    payments.c.expires_at.label("payment_expires_at"),
-    payments.c.paid_amount,
-    payments.c.paid_reff_num,
-).select_from(store_orders.outerjoin(payments, payments.c.id == store_orders.c.payment_id))
+_WITH_PAYMENT = purposes.joined_to_payment(store_orders, store_orders.c.payment_id)
+ORDER_WITH_PAYMENT: Select[Any] = purposes.with_order_payment(select(store_orders).select_from(_WITH_PAYMENT))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +138,7 @@ def create_order(
         "items": items,
         "total": total,
         "notes": new.notes,
-        "status": "pending",
+        "status": OrderStatus.PENDING,
         "created_at": now,
         "updated_at": now,
     }
@@ -173,7 +179,7 @@ def issue_payment(
         payment_service.expire_due(conn, now, settings.public_url, payment_id=order["payment_id"])
         order = get_order(conn, principal, order_number)
     if order["status"] not in PAYABLE:
-        raise _refusal(order, "waiting_payment")
+        raise _refusal(order, OrderStatus.WAITING_PAYMENT)
     if order["payment_status"] == "pending":
         raise Conflict(
             f"order {order_number} already has a pending payment ({order['invoice_id']}); "
@@ -207,7 +213,7 @@ def _attach_payment(
     conn.execute(
         update(store_orders)
         .where(store_orders.c.id == order_id)
-        .values(status="waiting_payment", payment_id=payment["id"], updated_at=now)
+        .values(status=OrderStatus.WAITING_PAYMENT, payment_id=payment["id"], updated_at=now)
     )
 
 
@@ -223,9 +229,9 @@ def mark_paid(conn: Connection, paid: Iterable[Mapping[Any, Any]], public_url: s
             update(store_orders)
             .where(
                 store_orders.c.payment_id.in_(payment_ids),
-                store_orders.c.status.in_(("pending", "waiting_payment")),
+                store_orders.c.status.in_((OrderStatus.PENDING, OrderStatus.WAITING_PAYMENT)),
             )
-            .values(status="paid", paid_at=now, updated_at=now)
+            .values(status=OrderStatus.PAID, paid_at=now, updated_at=now)
             .returning(store_orders.c.id)
         )
         .scalars()
@@ -240,13 +246,31 @@ def process(
     conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
 ) -> dict[str, Any]:
     """``paid`` → ``processing``: the merchant is preparing it."""
-    return _move(conn, principal, order_number, "processing", MOVES_FROM["processing"], settings, now, notify=notify)
+    return _move(
+        conn,
+        principal,
+        order_number,
+        OrderStatus.PROCESSING,
+        MOVES_FROM[OrderStatus.PROCESSING],
+        settings,
+        now,
+        notify=notify,
+    )
 
 
 def complete(
     conn: Connection, principal: Principal, order_number: str, settings: Settings, now: datetime, *, notify: bool = True
 ) -> dict[str, Any]:
-    return _move(conn, principal, order_number, "completed", MOVES_FROM["completed"], settings, now, notify=notify)
+    return _move(
+        conn,
+        principal,
+        order_number,
+        OrderStatus.COMPLETED,
+        MOVES_FROM[OrderStatus.COMPLETED],
+        settings,
+        now,
+        notify=notify,
+    )
 
 
 def cancel(
@@ -258,34 +282,22 @@ def cancel(
     payment_id = order["payment_id"]
     if payment_id is not None:
         # Payment before order, the order matching locks them in, so the two never deadlock.
-        locked = conn.execute(select(payments).where(payments.c.id == payment_id).with_for_update()).mappings().one()
+        locked = purposes.lock(conn, payment_id)
         if payment_service.is_stale(locked, now):
             payment_service.expire_due(conn, now, settings.public_url, payment_id=payment_id)
     row = _move(
         conn,
         principal,
         order_number,
-        "cancelled",
-        MOVES_FROM["cancelled"],
+        OrderStatus.CANCELLED,
+        MOVES_FROM[OrderStatus.CANCELLED],
         settings,
         now,
         notify=notify,
         emit=False,
     )
-    if payment_id is not None:
-        cancelled = (
-            conn.execute(
-                update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == "pending")
-                .values(status="cancelled", closed_at=now)
-                .returning(*payments.c)
-            )
-            .mappings()
-            .first()
-        )
-        if cancelled is not None:
-            payment_service.emit(conn, "payment.cancelled", cancelled, settings.public_url, now)
-            row = _by_id(conn, row["id"])
+    if payment_id is not None and purposes.cancel_pending(conn, payment_id, settings.public_url, now):
+        row = _by_id(conn, row["id"])
     # After the payment: the event shows the order as it ends, payment cancelled.
     _emit(conn, "order.cancelled", row, settings.public_url, now, notify=notify)
     return row
@@ -318,15 +330,23 @@ def allowed_steps(order: Mapping[str, Any]) -> list[str]:
     """The steps ``order`` (as :func:`get_order` reads it, its stale payment already expired)
     can take now; any other is refused with its reason."""
     status = order["status"]
-    steps = [step for step, to in (("process", "processing"), ("complete", "completed")) if status in MOVES_FROM[to]]
+    steps = [
+        step
+        for step, to in (("process", OrderStatus.PROCESSING), ("complete", OrderStatus.COMPLETED))
+        if status in MOVES_FROM[to]
+    ]
     if status in PAYABLE and order["payment_status"] != "pending":
         steps.append("payment")
-    if status in MOVES_FROM["cancelled"]:
+    if status in MOVES_FROM[OrderStatus.CANCELLED]:
         steps.append("cancel")
     return steps
 
 
-_TIMESTAMP_COLUMN = {"processing": "processing_at", "completed": "completed_at", "cancelled": "cancelled_at"}
+_TIMESTAMP_COLUMN: dict[str, str] = {
+    OrderStatus.PROCESSING: "processing_at",
+    OrderStatus.COMPLETED: "completed_at",
+    OrderStatus.CANCELLED: "cancelled_at",
+}
 
 
 def _move(
@@ -361,17 +381,17 @@ def _refusal(order: Mapping[str, Any], target: str) -> Conflict:
     number, current = order["order_number"], order["status"]
     if current == target:
         return Conflict(f"order {number} is already {current}", code=f"order_already_{current}")
-    if current == "completed":
-        what = "cancelled" if target == "cancelled" else "changed"
+    if current == OrderStatus.COMPLETED:
+        what = "cancelled" if target == OrderStatus.CANCELLED else "changed"
         return Conflict(f"order {number} is completed; a completed order cannot be {what}", code="order_completed")
-    if current == "cancelled":
+    if current == OrderStatus.CANCELLED:
         return Conflict(f"order {number} is cancelled; a cancelled order cannot be {target}", code="order_cancelled")
-    if current in ("pending", "waiting_payment"):
+    if current in (OrderStatus.PENDING, OrderStatus.WAITING_PAYMENT):
         return Conflict(
             f"order {number} is {current}: it can be {target} only once it is paid (status paid or processing)",
             code="order_not_paid",
         )
-    if target == "waiting_payment":
+    if target == OrderStatus.WAITING_PAYMENT:
         return Conflict(f"order {number} is already paid ({current}); it needs no payment", code="order_already_paid")
     return Conflict(f"order {number} is {current}; it cannot become {target}", code="order_invalid_transition")
 
@@ -379,7 +399,7 @@ def _refusal(order: Mapping[str, Any], target: str) -> Conflict:
 def _emit(
     conn: Connection, event: str, row: Mapping[str, Any], public_url: str, now: datetime, *, notify: bool
 ) -> None:
-    store_name = conn.execute(select(merchants.c.name).where(merchants.c.id == row["merchant_id"])).scalar() or ""
+    store_name = lookup.name_of(conn, row["merchant_id"]) or ""
     record_event(
         conn,
         merchant_id=row["merchant_id"],
@@ -430,17 +450,13 @@ def list_orders(conn: Connection, principal: Principal, flt: OrderFilter) -> tup
             store_orders.c.order_number.icontains(term, autoescape=True),
             store_orders.c.customer_name.icontains(term, autoescape=True),
             store_orders.c.customer_phone.contains(term, autoescape=True),
-            payments.c.invoice_id.icontains(term, autoescape=True),
+            purposes.invoice_contains(term),
         ]
         with contextlib.suppress(ValueError):  # "0812-3456-7890" finds the buyer stored as 62812…
             found.append(store_orders.c.customer_phone.contains(phone.normalise(term), autoescape=True))
         where.append(or_(*found))
     condition = and_(*where)
-    total = conn.execute(
-        select(func.count())
-        .select_from(store_orders.outerjoin(payments, payments.c.id == store_orders.c.payment_id))
-        .where(condition)
-    ).scalar_one()
+    total = conn.execute(select(func.count()).select_from(_WITH_PAYMENT).where(condition)).scalar_one()
     rows = conn.execute(
         ORDER_WITH_PAYMENT.where(condition)
         .order_by(store_orders.c.created_at.desc(), store_orders.c.id.desc())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# The pay page's ``rupiah`` filter is kasir.money's, the one rupiah format (re-exported).
-from kasir.money import rupiah as rupiah
-
 LANGUAGES = ("id", "en")
 DEFAULT = "id"
 COOKIE = "kasir_lang"
@@ -18,7 +15,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_exactly": "Bayar tepat",
         "amount_breakdown": "Rp {amount} + kode unik {code}",
         "exact_hint": "Bayar persis sampai 3 digit terakhir agar pembayaran terkonfirmasi otomatis.",
-        # When nothing reports this channel's credits by itself (kasir.payments.confirmation).
+        # When nothing reports this channel's credits by itself (kasir.sources.confirmation).
         "exact_hint_manual": (
             "Bayar persis sampai 3 digit terakhir. Penjual akan mengonfirmasi pembayaran Anda setelah dana masuk."
         ),

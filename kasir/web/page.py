@@ -1,4 +1,4 @@
-"""What the pay page may show about a payment, read in one place.
+"""What the pay page may show about a payment (read by ``kasir.payments.service.pay_page_payment``).
 
 The page is public: whoever has the link sees it. So it shows what a buyer needs and nothing
 else (no customer email or phone, no callback URL), and the goods that payment buys (hidden
@@ -12,50 +12,27 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from kasir.clock import to_wire
 from kasir.config import Settings
-from kasir.db import fastpath
-from kasir.db.tables import hidden_contents, payments
-from kasir.goods import downloads
+from kasir.goods import catalog, downloads
 from kasir.goods.catalog import image_url
-from kasir.payments import service
-from kasir.payments.confirmation import Poller, automatic_sources
 from kasir.payments.methods import METHODS
+from kasir.payments.service import PayPagePayment
+from kasir.payments.views import PaymentStatus
 from kasir.qris.demo import is_demo
-
-
-def plausible_invoice(invoice_id: str) -> bool:
-    """Worth a query: invoice ids are short, and PostgreSQL refuses a NUL in a comparison."""
-    return bool(invoice_id) and "\x00" not in invoice_id and len(invoice_id) <= 80
-
-
-def find_payment(conn: Connection, invoice_id: str) -> dict[str, Any] | None:
-    """The payment's row plus its shop's ``merchant_name`` and ``merchant_ovo_number`` and its
-    photo's ``image_public_id``, ``image_width``, ``image_height``."""
-    if not plausible_invoice(invoice_id):
-        return None
-    rows = fastpath.fetch_all(conn, fastpath.PAYMENT_FOR_PAGE, {"invoice_id": invoice_id})
-    return rows[0] if rows else None
-
-
-def fresh_payment(conn: Connection, invoice_id: str, settings: Settings, now: datetime) -> dict[str, Any] | None:
-    """The payment as it is now: one past its expiry is expired first (with its event)."""
-    row = find_payment(conn, invoice_id)
-    if row is not None and service.is_stale(row, now):
-        service.expire_due(conn, now, settings.public_url, payment_id=row["id"])
-        row = find_payment(conn, invoice_id)
-    return row
+from kasir.sources.confirmation import Poller, automatic_sources
 
 
 def needs_connection(payment: Mapping[str, Any]) -> bool:
     """Only a paid payment's view reads more (its content, its download grant)."""
-    return bool(payment["status"] == "paid")
+    return bool(payment["status"] == PaymentStatus.PAID)
 
 
-def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
-    """``payment``: as ``find_payment`` reads it. ``conn`` may be None unless ``needs_connection``."""
+def page_view(conn: Connection | None, payment: PayPagePayment, settings: Settings, now: datetime) -> dict[str, Any]:
+    """``payment``: as ``pay_page_payment`` reads it. ``conn`` may be None unless
+    ``needs_connection``."""
     method = METHODS[payment["payment_method"]]
     status = payment["status"]
     view: dict[str, Any] = {
@@ -72,7 +49,9 @@ def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Set
         "payment_method_name": method.name,
         "expires_at": to_wire(payment["expires_at"]),
         "expires_at_iso": payment["expires_at"].isoformat(),
-        "seconds_left": max(0, int((payment["expires_at"] - now).total_seconds())) if status == "pending" else 0,
+        "seconds_left": max(0, int((payment["expires_at"] - now).total_seconds()))
+        if status == PaymentStatus.PENDING
+        else 0,
         "paid_at": to_wire(payment["paid_at"]),
         "qris_string": None,
         "demo_qris": False,
@@ -84,7 +63,7 @@ def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Set
         "has_file": payment["file_id"] is not None,
         "has_content": payment["content_id"] is not None,
     }
-    if status == "pending":
+    if status == PaymentStatus.PENDING:
         # How to pay is shown only while it can still be paid.
         view["qris_string"] = payment["qris_string"]
         view["demo_qris"] = payment["qris_string"] is not None and is_demo(payment["qris_string"])
@@ -98,17 +77,11 @@ def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Set
             "width": payment["image_width"],
             "height": payment["image_height"],
         }
-    if status == "paid":
+    if status == PaymentStatus.PAID:
         assert conn is not None, "a paid payment's view reads its goods"
         view["redirect_url"] = payment["redirect_url"]
         if payment["content_id"] is not None:
-            content = conn.execute(
-                select(hidden_contents.c.title, hidden_contents.c.type, hidden_contents.c.body).where(
-                    hidden_contents.c.id == payment["content_id"]
-                )
-            ).first()
-            if content is not None:
-                view["content"] = {"title": content.title, "type": content.type, "body": content.body}
+            view["content"] = catalog.paid_content(conn, payment["content_id"])
         link = downloads.link_for(
             conn,
             payment,
@@ -123,16 +96,12 @@ def page_view(conn: Connection | None, payment: Mapping[str, Any], settings: Set
 
 
 def confirms_automatically(
-    conn: Connection, view: Mapping[str, Any], settings: Settings, pollers: Sequence[Poller]
+    conn: Connection, payment: Mapping[str, Any], settings: Settings, pollers: Sequence[Poller]
 ) -> bool:
     """Whether the pay page may promise that this payment confirms by itself: a source reports
-    credits on its channel for its merchant in its mode (kasir.payments.confirmation).
+    credits on its channel for its merchant in its mode (kasir.sources.confirmation).
 
-    For the HTML page only, never the status poll: it costs two more queries (the payment's
-    merchant, which the view does not show, and the merchant's forwarder)."""
-    merchant_id = conn.execute(
-        select(payments.c.merchant_id).where(payments.c.invoice_id == view["invoice_id"])
-    ).scalar_one_or_none()
-    if merchant_id is None:
-        return False
-    return bool(automatic_sources(conn, merchant_id, view["mode"], settings, pollers)[view["payment_method"]])
+    For the HTML page only, never the status poll: it costs more queries (the merchant's
+    forwarder and sources)."""
+    sources = automatic_sources(conn, payment["merchant_id"], payment["mode"], settings, pollers)
+    return bool(sources[payment["payment_method"]])

@@ -12,26 +12,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from kasir.api.state import AppState, app_state
 from kasir.clock import utcnow
-from kasir.db.fastpath import PAYMENT_FOR_PAGE
-from kasir.db.tables import product_images
 from kasir.errors import NotFound
-from kasir.goods import downloads
+from kasir.goods import catalog, downloads
 from kasir.goods.photos import MEDIA_TYPE
 from kasir.goods.storage import MediaStore
+from kasir.money import rupiah
 from kasir.payments import service
+from kasir.payments.service import PayPagePayment
+from kasir.payments.views import PaymentStatus
 from kasir.web import i18n
-from kasir.web.page import (
-    confirms_automatically,
-    find_payment,
-    fresh_payment,
-    needs_connection,
-    page_view,
-    plausible_invoice,
-)
+from kasir.web.page import confirms_automatically, needs_connection, page_view
 
 router = APIRouter(tags=["pay page"])
 STATIC_DIR = Path(__file__).parent / "static"
@@ -57,7 +51,7 @@ def _templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(default=True), auto_reload=False
     )
-    env.filters["rupiah"] = i18n.rupiah
+    env.filters["rupiah"] = rupiah
     env.filters["urlquote"] = lambda value: quote(str(value), safe="")
     return env
 
@@ -69,34 +63,26 @@ def _render(name: str, status_code: int, lang: str, **context: Any) -> HTMLRespo
     return response
 
 
-async def _current_view(state: AppState, invoice: str) -> dict[str, Any] | None:
-    """The page's view of the payment. A read, except when the payment must be expired first or
-    its download grant written: the page is polled every few seconds by every waiting buyer."""
+async def _current_view(state: AppState, invoice: str) -> tuple[PayPagePayment, dict[str, Any]] | None:
+    """The payment and the page's view of it. The payment is read once, outside any transaction
+    (on PostgreSQL on the event loop), and written only when it must be expired first: the page
+    is polled every few seconds by every waiting buyer. Only a paid payment reads more (its
+    goods), and writes only to create its download grant, once."""
     now = utcnow()
-    if not plausible_invoice(invoice):
-        return None
-    # The waiting buyer's poll: one statement, outside any transaction (on PostgreSQL, on the
-    # event loop). A paid payment's goods, or an expiry to write, take the full path below.
-    payment = await state.db.fetch_one(PAYMENT_FOR_PAGE, {"invoice_id": invoice})
+    payment = await service.pay_page_payment(state.db, invoice, state.settings.public_url, now)
     if payment is None:
         return None
-    if not needs_connection(payment) and not service.is_stale(payment, now):
-        return page_view(None, payment, state.settings, now)
+    if not needs_connection(payment):
+        return payment, page_view(None, payment, state.settings, now)
+    paid = payment  # a paid payment never changes again: the row read above stands
 
-    def read(conn: Connection) -> tuple[bool, dict[str, Any] | None]:
-        payment = find_payment(conn, invoice)
-        if payment is None:
-            return False, None
-        if service.is_stale(payment, now) or downloads.needs_grant(conn, payment):
-            return True, None
-        return False, page_view(conn, payment, state.settings, now)
+    def read(conn: Connection) -> dict[str, Any] | None:
+        return None if downloads.needs_grant(conn, paid) else page_view(conn, paid, state.settings, now)
 
-    def write(conn: Connection) -> dict[str, Any] | None:
-        payment = fresh_payment(conn, invoice, state.settings, now)
-        return None if payment is None else page_view(conn, payment, state.settings, now)
-
-    must_write, view = await state.db.read(read)
-    return await state.db.write(write) if must_write else view
+    view = await state.db.read(read)
+    if view is None:
+        view = await state.db.write(lambda conn: page_view(conn, paid, state.settings, now))
+    return payment, view
 
 
 @router.get("/pay", response_class=HTMLResponse, summary="The hosted pay page", include_in_schema=False)
@@ -105,13 +91,16 @@ async def pay_page(
 ) -> Response:
     state = app_state(request)
     language = i18n.choose(lang, request.cookies, request.headers.get("accept-language"))
-    view = await _current_view(state, invoice)
-    if view is None:
+    current = await _current_view(state, invoice)
+    if current is None:
         return _render("not_found.html", 404, language, invoice=invoice)
+    payment, view = current
     automatic = False
-    if view["status"] == "pending":
+    if view["status"] == PaymentStatus.PENDING:
         # Only a payment still to be paid shows the promise; the status poll never reads this.
-        automatic = await state.db.read(lambda conn: confirms_automatically(conn, view, state.settings, state.pollers))
+        automatic = await state.db.read(
+            lambda conn: confirms_automatically(conn, payment, state.settings, state.pollers)
+        )
     switch_to = "en" if language == "id" else "id"
     return _render(
         "pay.html",
@@ -127,10 +116,10 @@ async def pay_page(
 
 @router.get("/pay/status", summary="A payment's live status, as the pay page shows it", tags=["pay page"])
 async def pay_status(request: Request, invoice: str = Query(default="")) -> JSONResponse:
-    view = await _current_view(app_state(request), invoice)
-    if view is None:
+    current = await _current_view(app_state(request), invoice)
+    if current is None:
         raise NotFound(f"payment {invoice} not found", code="payment_not_found")
-    return JSONResponse({"success": True, "payment": view}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"success": True, "payment": current[1]}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/download/{token}", summary="Download the file a paid payment delivers", tags=["pay page"])
@@ -159,16 +148,10 @@ async def media(request: Request, name: str) -> Response:
     public_id = public_id.removesuffix("-thumb")
     if extension != "webp" or not public_id.startswith("img_") or len(public_id) > 40:
         raise NotFound("no such image", code="image_not_found")
-    row = await state.db.read(
-        lambda conn: conn.execute(
-            select(product_images.c.storage_key, product_images.c.thumbnail_key).where(
-                product_images.c.public_id == public_id
-            )
-        ).first()
-    )
-    if row is None:
+    files = await state.db.read(lambda conn: catalog.image_files(conn, public_id))
+    if files is None:
         raise NotFound("no such image", code="image_not_found")
-    key = row.thumbnail_key if thumbnail else row.storage_key
+    key = files[1] if thumbnail else files[0]
     return FileResponse(
         MediaStore(state.settings.resolved_media_dir).path(key),
         media_type=MEDIA_TYPE,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import kasir
 from kasir.cli import app
@@ -192,7 +191,8 @@ def test_version_prints_the_version_and_exits_0() -> None:
 
 def ovo_number(db: Database, username: str) -> str | None:
     query = sa.select(merchants.c.ovo_number).where(merchants.c.username == username)
-    return db.read_sync(lambda conn: conn.execute(query).scalar_one())
+    number: str | None = db.read_sync(lambda conn: conn.execute(query).scalar_one())
+    return number
 
 
 @pytest.mark.parametrize(

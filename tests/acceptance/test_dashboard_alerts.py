@@ -23,10 +23,10 @@ from kasir.alerts import recipients, views
 from kasir.alerts.service import raise_alert
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log, deliveries
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.conftest import writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 
@@ -240,9 +240,11 @@ def test_a_developer_sees_the_list_but_cannot_change_the_recipients_and_a_cashie
 ) -> None:
     now = utcnow()
     for email, role in ((DEVELOPER, "developer"), (CASHIER, "cashier")):
-        db.write_sync(
-            lambda conn, e=email, r=role: users.create_user(conn, merchant.username, e, now, role=r, password=PASSWORD)
-        )
+
+        def add_user(conn: sa.Connection, e: str = email, r: str = role) -> users.NewUser:
+            return users.create_user(conn, merchant.username, e, now, role=r, password=PASSWORD)
+
+        db.write_sync(add_user)
     alert(db, merchant.id, "src_dev")
     csrf = sign_in(client, DEVELOPER)
     html = client.get(ALERTS).text

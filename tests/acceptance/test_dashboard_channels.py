@@ -29,11 +29,11 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from kasir.app import create_app
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log
 from kasir.merchants.service import NewMerchant, configure_merchant, get_merchant
 from kasir.qris.image import read_qris, render_png
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 from tests.qris_helpers import wrong_crc
@@ -47,7 +47,9 @@ FIXTURES: dict[str, list[dict[str, Any]]] = json.loads(
 
 def published(merchant_name: str, *, static: bool) -> str:
     """A QRIS published by its merchant (tests/fixtures/qris/public_qris.json)."""
-    return next(c["qris"] for c in FIXTURES["valid"] if c["merchant_name"] == merchant_name and c["static"] is static)
+    return str(
+        next(c["qris"] for c in FIXTURES["valid"] if c["merchant_name"] == merchant_name and c["static"] is static)
+    )
 
 
 # A GoPay Merchant static QRIS: Kantin Ibu Lilik, Jakarta Pusat, NMID ID1019000002328.

@@ -29,10 +29,10 @@ from PIL import Image
 from kasir.app import create_app
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 
@@ -377,11 +377,11 @@ def test_a_cashier_may_not_use_the_page_and_a_developer_may(
     client: TestClient, db: Database, settings: Settings, merchant: NewMerchant
 ) -> None:
     for email, role in ((CASHIER, "cashier"), (DEVELOPER, "developer")):
-        db.write_sync(
-            lambda conn, e=email, r=role: users.create_user(
-                conn, merchant.username, e, utcnow(), role=r, password=PASSWORD
-            )
-        )
+
+        def add_user(conn: sa.Connection, e: str = email, r: str = role) -> users.NewUser:
+            return users.create_user(conn, merchant.username, e, utcnow(), role=r, password=PASSWORD)
+
+        db.write_sync(add_user)
     response = client.post("/dashboard/login", data={"email": CASHIER, "password": PASSWORD}, follow_redirects=False)
     assert response.status_code == 303
     page = client.get(GOODS)

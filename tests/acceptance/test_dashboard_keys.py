@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.keys import key_prefix
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.acceptance.test_dashboard_channels import audit_lines
 from tests.conftest import assert_error, auth, table_dump, writes_nothing
 from tests.dashboard_helpers import PASSWORD, csrf_of

@@ -18,18 +18,20 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log, payment_links
 from kasir.links.service import Buyer, claim
 from kasir.merchants.service import NewMerchant
+from kasir.payments.views import PaymentRow
 from kasir.qris.image import read_codes
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 
@@ -62,7 +64,8 @@ def fixed_form(csrf: str, **fields: str) -> dict[str, str]:
 
 
 def create_by_form(client: TestClient, csrf: str, **fields: str) -> str:
-    response = client.post(LINKS, data=fixed_form(csrf, **fields), follow_redirects=False)
+    # starlette types TestClient over httpx2, which is not installed (it runs on httpx): its answers are Any to mypy
+    response: httpx.Response = client.post(LINKS, data=fixed_form(csrf, **fields), follow_redirects=False)
     assert response.status_code == 303, response.text
     location = response.headers["location"]
     assert location.endswith("?done=created")
@@ -178,10 +181,13 @@ def test_a_links_page_lists_its_payments_and_totals(
     csrf = sign_in(client)
     link_id = create_by_form(client, csrf, max_paid_uses="5")
     slug = link_row(db, link_id)["slug"]
-    made = [
-        db.write_sync(lambda conn, name=name: claim(conn, slug, Buyer(name=name), settings, utcnow()))
-        for name in ("Ani", "Budi", "Citra")
-    ]
+    made: list[PaymentRow] = []
+    for name in ("Ani", "Budi", "Citra"):
+
+        def buy(conn: sa.Connection, name: str = name) -> PaymentRow:
+            return claim(conn, slug, Buyer(name=name), settings, utcnow())
+
+        made.append(db.write_sync(buy))
     for payment in made[:2]:
         paid = client.post(f"/v1/sandbox/payments/{payment['invoice_id']}/pay", headers=auth(merchant.test_api_key))
         assert paid.status_code == 200
@@ -295,11 +301,11 @@ def test_a_cashier_is_refused_and_a_developer_is_not(
     client.post("/dashboard/logout", data={"csrf_token": csrf})
     for role in ("cashier", "developer"):
         email = f"{role}@toko.test"
-        db.write_sync(
-            lambda conn, role=role, email=email: users.create_user(
-                conn, merchant.username, email, utcnow(), role=role, password=PASSWORD
-            )
-        )
+
+        def add_user(conn: sa.Connection, role: str = role, email: str = email) -> users.NewUser:
+            return users.create_user(conn, merchant.username, email, utcnow(), role=role, password=PASSWORD)
+
+        db.write_sync(add_user)
     csrf = sign_in(client, "cashier@toko.test")
     assert 'href="/dashboard/links"' not in client.get("/dashboard").text
     with writes_nothing(db):

@@ -22,15 +22,15 @@ from fastapi.testclient import TestClient
 
 from kasir.clock import today_wib, utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.dashboard.payments_detail import CSV_COLUMNS
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log, payments
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
-from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver, Reply
+from tests.workers import RunningWorker
 
 LIST = "/dashboard/payments"
 

@@ -22,11 +22,12 @@ from fastapi.testclient import TestClient
 
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import sessions, users
 from kasir.dashboard.pages import reconciliation, sources, team, webhooks
 from kasir.dashboard.texts import TEXTS
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
+from kasir.payments.views import PaymentRow
+from kasir.team import sessions, users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import PASSWORD
 from tests.payment_helpers import create
@@ -167,7 +168,7 @@ def test_the_navigation_offers_what_the_role_may_open(client: TestClient, tokens
         assert "/dashboard/channels" not in offered
 
 
-def row(payment: dict[str, Any]) -> str:
+def row(payment: PaymentRow) -> str:
     """The payments list's row of ``payment``."""
     return f'data-invoice="{payment["invoice_id"]}"'
 

@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log
 from kasir.merchants.service import NewMerchant
 from kasir.qris.image import read_codes
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import payments
 from kasir.merchants.service import NewMerchant
 from kasir.money import rupiah
 from kasir.payments.stats import PERIODS
+from kasir.team import users
 from tests.conftest import auth
 from tests.dashboard_helpers import PASSWORD, csrf_of
 

@@ -28,10 +28,10 @@ from fastapi.testclient import TestClient
 from kasir.app import create_app
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import sessions, users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log, dashboard_invitations, dashboard_sessions, dashboard_users
 from kasir.merchants.service import NewMerchant
+from kasir.team import sessions, users
 from tests.conftest import writes_nothing
 from tests.dashboard_helpers import EMAIL, PASSWORD, csrf_of
 

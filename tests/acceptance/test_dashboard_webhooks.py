@@ -24,15 +24,15 @@ from fastapi.testclient import TestClient
 from kasir.app import create_app
 from kasir.clock import WIB, utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.db.tables import audit_log, endpoints, webhook_settings
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.conftest import auth, writes_nothing
 from tests.dashboard_helpers import PASSWORD, csrf_of
-from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver, Reply
 from tests.waiting import wait_until
+from tests.workers import RunningWorker
 
 BASE = "/dashboard/webhooks"
 NOWHERE = "http://127.0.0.1:9/hook"

@@ -683,7 +683,9 @@ class Command:
 def commands_of(text: str) -> list[Command]:
     """The commands of a script, each with its lines (a command goes on over a trailing backslash
     and inside an open quote)."""
-    found, pending, start = [], [], 0
+    found: list[Command] = []
+    pending: list[str] = []
+    start = 0
     for number, line in enumerate(text.splitlines(), 1):
         if not pending and (not line.strip() or line.lstrip().startswith("#")):
             continue

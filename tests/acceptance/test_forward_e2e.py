@@ -97,7 +97,11 @@ def test_a_phone_notification_pays_once_even_across_a_server_outage(tmp_path: Pa
             server.start()
             server.wait_healthy(base)
             for invoice, _ in later:
-                wait_until(lambda invoice=invoice: status_of(invoice) == "paid", f"{invoice} paid", 40)
+
+                def paid(invoice: str = invoice) -> bool:
+                    return status_of(invoice) == "paid"
+
+                wait_until(paid, f"{invoice} paid", 40)
             wait_until(lambda: phone.status()["queued"] == 0, "the queue emptied", 20)
             invoices = [first_invoice, *(invoice for invoice, _ in later)]
             wait_until(

@@ -189,7 +189,8 @@ def status(client: TestClient, invoice: str) -> dict[str, Any]:
 
 
 def page(client: TestClient, invoice: str) -> str:
-    response = client.get("/pay", params={"invoice": invoice})
+    # starlette types TestClient over httpx2, which is not installed (it runs on httpx): its answers are Any to mypy
+    response: httpx.Response = client.get("/pay", params={"invoice": invoice})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/html")
     return response.text
@@ -481,8 +482,11 @@ def test_a_png_keeps_its_transparency(client: TestClient, merchant: NewMerchant)
     assert (image["width"], image["height"]) == (60, 40)
     served, _ = fetch_webp(client, image["url"])
     assert served.mode == "RGBA"
-    assert served.getpixel((5, 20))[3] < 16  # transparent half
-    assert served.getpixel((50, 20))[3] > 240  # opaque half
+    transparent, opaque = served.getpixel((5, 20)), served.getpixel((50, 20))
+    assert isinstance(transparent, tuple)  # a pixel of RGBA is a tuple of its four bands
+    assert isinstance(opaque, tuple)
+    assert transparent[3] < 16  # transparent half
+    assert opaque[3] > 240  # opaque half
 
 
 def test_exif_with_gps_is_dropped(client: TestClient, merchant: NewMerchant) -> None:
@@ -521,6 +525,8 @@ def test_exif_orientation_is_applied(client: TestClient, merchant: NewMerchant) 
     served, _ = fetch_webp(client, image["url"])
     assert served.size == (20, 40)
     top, bottom = served.convert("RGB").getpixel((10, 5)), served.convert("RGB").getpixel((10, 35))
+    assert isinstance(top, tuple)  # a pixel of RGB is a tuple of its three bands
+    assert isinstance(bottom, tuple)
     assert top[0] > 200, top  # red
     assert top[2] < 60, top
     assert bottom[2] > 200, bottom  # blue

@@ -26,6 +26,7 @@ from kasir.db.engine import Database
 from kasir.db.tables import events, payments
 from kasir.links.service import Buyer, claim
 from kasir.merchants.service import NewMerchant
+from kasir.payments.views import PaymentRow
 from tests.conftest import assert_error, auth, writes_nothing
 
 LINKS = "/v1/links"
@@ -43,7 +44,7 @@ def slug_of(link: dict[str, Any]) -> str:
     return str(link["url"].rsplit("/", 1)[1])
 
 
-def buy(db: Database, settings: Settings, link: dict[str, Any], name: str = "Budi", **kw: Any) -> dict[str, Any]:
+def buy(db: Database, settings: Settings, link: dict[str, Any], name: str = "Budi", **kw: Any) -> PaymentRow:
     return db.write_sync(lambda conn: claim(conn, slug_of(link), Buyer(name=name, **kw), settings, utcnow()))
 
 

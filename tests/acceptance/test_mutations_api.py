@@ -28,6 +28,7 @@ from kasir.db.tables import deliveries, events, mutations, payments
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.forwarders import sign
 from kasir.payments.service import NewPayment, create_payment
+from kasir.payments.views import PaymentRow
 from tests.conftest import LiveServer, assert_error, auth, row_counts, writes_nothing
 
 CREATE = "/api/create-payment.php"
@@ -82,10 +83,10 @@ def create(client: TestClient, key: str, amount: int = 50000, **fields: Any) -> 
 
 def create_at(
     db: Database, settings: Settings, key: str, at: datetime, amount: int = 50000, method: str = "qris"
-) -> dict[str, Any]:
+) -> PaymentRow:
     """A payment created at ``at`` (in the past: one that has expired, or will soon)."""
 
-    def make(conn: sa.Connection) -> dict[str, Any]:
+    def make(conn: sa.Connection) -> PaymentRow:
         caller = authenticate(conn, key)
         return create_payment(conn, caller, NewPayment(amount=amount, payment_method=method), settings, now=at)
 

@@ -32,12 +32,11 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from kasir import secrets_at_rest
+from kasir import secrets_at_rest, ssrf
 from kasir.app import create_app
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.db.migrate import upgrade
-from kasir.delivery import ssrf
 from kasir.merchants.service import configure_merchant, create_merchant
 from tests.conftest import TEST_SECRET_KEY, VALID_QRIS, LiveServer
 
@@ -158,7 +157,7 @@ REFUSED_FOR_A_REASON: dict[str, frozenset[Refusal]] = {
 }
 
 
-def refused_for_a_reason(case: schemathesis.Case, response: requests.Response) -> bool:
+def refused_for_a_reason(case: schemathesis.Case[Any], response: schemathesis.Response) -> bool:
     if case.meta is None or not case.meta.generation.mode.is_positive or response.status_code not in (400, 413, 422):
         return False
     try:
@@ -210,7 +209,7 @@ def _value_at(body: Any, field: Any) -> Any:
     return None
 
 
-def mislabelled_negative(case: schemathesis.Case) -> bool:
+def mislabelled_negative(case: schemathesis.Case[Any]) -> bool:
     """A negative case whose only negative part is its body, and the body is valid: schemathesis
     sometimes breaks a schema where the value it then draws is not affected (``items`` of a
     value that comes out an object, in a multipart field that may be either). Nothing invalid
@@ -240,7 +239,7 @@ def _as_json(value: Any) -> Any:
     return value if value is None or type(value) in (str, int, float, bool) else ""
 
 
-def with_the_link(case: schemathesis.Case, link_id: str) -> None:
+def with_the_link(case: schemathesis.Case[Any], link_id: str) -> None:
     """Address the real link in ``case`` where it names one by a value the document allows (a
     path that is the negative part of a case must stay as drawn, to be refused)."""
     meta = case.meta
@@ -301,7 +300,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
 # not a deadline, on two cores shared with the rest of the suite.
 @hypothesis.settings(deadline=None)
 @pytest.mark.timeout(120)
-def test_the_server_keeps_to_its_document(case: schemathesis.Case, fuzzed: tuple[str, str, str]) -> None:
+def test_the_server_keeps_to_its_document(case: schemathesis.Case[Any], fuzzed: tuple[str, str, str]) -> None:
     base_url, key, link_id = fuzzed
     with_the_link(case, link_id)
     auth = {"X-API-Key": key}

@@ -57,7 +57,7 @@ INVALID = FIXTURES["invalid"]
 
 def public(name: str, *, static: bool = True) -> str:
     """The first published QRIS of the merchant ``name``."""
-    return next(e["qris"] for e in VALID if e["merchant_name"] == name and e["static"] is static)
+    return str(next(e["qris"] for e in VALID if e["merchant_name"] == name and e["static"] is static))
 
 
 WARUNG = public("Warung Sayur Bu Sugeng")  # DANA, static, NMID ID1020017611473, criteria UMI
@@ -152,7 +152,8 @@ def local(url: str) -> str:
 
 def fetch_png(client: TestClient, url: str) -> bytes:
     """GET a qr_image_url Kasir gave, without an API key; the PNG."""
-    response = client.get(local(url))
+    # starlette types TestClient over httpx2, which is not installed (it runs on httpx): its answers are Any to mypy
+    response: httpx.Response = client.get(local(url))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     return response.content

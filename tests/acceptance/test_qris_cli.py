@@ -23,9 +23,8 @@ import httpx
 import pytest
 import segno
 import sqlalchemy as sa
-from click.testing import Result
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kasir.cli import app
 from kasir.db.engine import Database
@@ -43,7 +42,7 @@ VALID = FIXTURES["valid"]
 
 
 def public(name: str, *, static: bool = True) -> str:
-    return next(e["qris"] for e in VALID if e["merchant_name"] == name and e["static"] is static)
+    return str(next(e["qris"] for e in VALID if e["merchant_name"] == name and e["static"] is static))
 
 
 WARUNG = public("Warung Sayur Bu Sugeng")  # DANA, static

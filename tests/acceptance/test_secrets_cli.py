@@ -8,14 +8,13 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kasir import secrets_at_rest
 from kasir.cli import app
@@ -35,7 +34,7 @@ old_database = at_rest.old_database
 TEST_KEY_ID = key_id(parse_key(TEST_SECRET_KEY))
 
 
-def kasir(env: dict[str, str | None], *args: str, ok: bool = True) -> Result:
+def kasir(env: Mapping[str, str | None], *args: str, ok: bool = True) -> Result:
     result = CliRunner().invoke(app, list(args), env=env)
     if ok:
         assert result.exit_code == 0, result.output

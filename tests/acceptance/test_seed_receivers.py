@@ -1,6 +1,6 @@
 """The receivers printed in the providers' docs, run as printed, against Kasir's real worker.
 
-Kasir's promise (DESIGN.md §6): the receiver code printed in a seed accepts what Kasir sends in
+Kasir's promise (docs/receiving.md): the receiver code printed in a seed accepts what Kasir sends in
 that seed's dialect, as printed, with no change but the secret. Each receiver here is cut out of
 the seed document itself (tests/seeds/, verbatim copies) when the test runs, gets its secret and
 nothing else changed, and runs in its own runtime on a loopback port: PHP's built-in server,
@@ -46,7 +46,7 @@ import subprocess
 import threading
 import time
 import tokenize
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,8 @@ from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import NewMerchant
 from kasir.payments.views import event_payload
 from tests.conftest import IN_CI, LiveServer, free_port
-from tests.integration.delivery.conftest import RunningWorker, add_endpoint, make_payments, set_callback
+from tests.integration.delivery.conftest import add_endpoint, make_payments, set_callback
+from tests.workers import RunningWorker
 
 SEEDS = Path(__file__).parents[1] / "seeds"
 SUPPORT = Path(__file__).parent / "seed_receivers"
@@ -395,7 +396,7 @@ def paid_payment(db: Database, settings: Settings, merchant: NewMerchant) -> str
     return invoice
 
 
-def answers(db: Database, event_type: str) -> list[Any]:
+def answers(db: Database, event_type: str) -> Sequence[sa.Row[Any]]:
     """Every attempt at delivering an event of this type, as the worker logged it."""
     query = (
         sa.select(delivery_attempts)

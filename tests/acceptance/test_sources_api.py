@@ -26,7 +26,7 @@ from kasir.db.engine import Database
 from kasir.db.tables import events, payments, source_notifications
 from kasir.merchants.service import NewMerchant
 from kasir.sources import notifications as notifications_module
-from kasir.sources.parsers import Incoming, Notification, Result
+from kasir.sources.parsers import Incoming, Notification, Result, parse
 from tests.conftest import assert_error, auth, writes_nothing
 
 SOURCES = "/v1/sources"
@@ -388,7 +388,7 @@ def test_an_unparsed_notification_is_reparsed_after_a_parser_update(
     assert payment_row(db, payment["invoice_id"])["status"] == "pending"
 
     # The parser update: the released parsers, plus a rule for the new title.
-    released = notifications_module.parse
+    released = parse
 
     def updated(notification: Notification) -> Result:
         if notification.title == "Pembayaran QRIS dinamis diterima":

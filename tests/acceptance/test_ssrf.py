@@ -1,4 +1,4 @@
-"""The SSRF guard (DESIGN §7) with KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS off, as in production.
+"""The SSRF guard (docs/delivery.md, "SSRF") with KASIR_WEBHOOK_ALLOW_PRIVATE_NETWORKS off, as in production.
 
 At save time every way of storing a callback URL refuses loopback, private, link-local,
 shared, unspecified and metadata addresses (literal or by name) with 422 ``unsafe_url`` naming the
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -22,12 +22,13 @@ from kasir.app import create_app
 from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import delivery_attempts
-from kasir.delivery.ssrf import refusal
 from kasir.merchants.service import NewMerchant
+from kasir.ssrf import refusal
 from tests.conftest import auth, writes_nothing
-from tests.integration.delivery.conftest import RunningWorker, add_endpoint, delivery_rows, set_callback
+from tests.integration.delivery.conftest import add_endpoint, delivery_rows, set_callback
 from tests.receivers import Receiver
 from tests.waiting import wait_until
+from tests.workers import RunningWorker
 
 ENDPOINTS = "/v1/endpoints"
 SETTINGS = "/v1/webhook-settings"
@@ -79,24 +80,28 @@ IPV6_BYPASSES = [
 UNSAFE_URLS += [pytest.param(f"http://[{param.values[0]}]/", id=f"ipv6-{param.id}") for param in IPV6_BYPASSES]
 
 
+# The casts: starlette types TestClient over httpx2, which is not installed (it runs on httpx), so
+# to mypy its answers are Any; they are httpx.Response.
+
+
 def save_endpoint(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
-    return client.post(ENDPOINTS, headers=auth(key), json={"url": url})
+    return cast(httpx.Response, client.post(ENDPOINTS, headers=auth(key), json={"url": url}))
 
 
 def patch_endpoint(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
-    return client.patch(f"{ENDPOINTS}/{endpoint_id}", headers=auth(key), json={"url": url})
+    return cast(httpx.Response, client.patch(f"{ENDPOINTS}/{endpoint_id}", headers=auth(key), json={"url": url}))
 
 
 def put_settings(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
-    return client.put(SETTINGS, headers=auth(key), json={"default_callback_url": url})
+    return cast(httpx.Response, client.put(SETTINGS, headers=auth(key), json={"default_callback_url": url}))
 
 
 def create_payment(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
-    return client.post(CREATE, headers=auth(key), json={"amount": 50000, "callback_url": url})
+    return cast(httpx.Response, client.post(CREATE, headers=auth(key), json={"amount": 50000, "callback_url": url}))
 
 
 def xendit_callback_urls(client: TestClient, key: str, url: str, endpoint_id: str) -> httpx.Response:
-    return client.post("/callback_urls", auth=(key, ""), json={"url": url})
+    return cast(httpx.Response, client.post("/callback_urls", auth=(key, ""), json={"url": url}))
 
 
 SaveUrl = Callable[[TestClient, str, str, str], httpx.Response]
@@ -246,7 +251,7 @@ def test_require_https_applies_even_when_private_networks_are_allowed(
 # --- send time ------------------------------------------------------------------------------
 
 
-def attempt_rows(db: Database) -> list[Any]:
+def attempt_rows(db: Database) -> Sequence[sa.Row[Any]]:
     return db.read_sync(lambda conn: conn.execute(sa.select(delivery_attempts).order_by(delivery_attempts.c.id)).all())
 
 

@@ -21,9 +21,9 @@ import pytest
 from kasir.app import create_app
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.browser.conftest import Phone
 from tests.browser.page_checks import no_overflow, wait_for_text
 from tests.conftest import LiveServer, free_port

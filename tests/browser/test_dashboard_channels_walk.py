@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.keys import key_prefix
 from kasir.merchants.service import NewMerchant, get_merchant
+from kasir.team import users
 from tests.acceptance.test_dashboard_channels import GOPAY_DYNAMIC, GOPAY_NMID, GOPAY_STATIC, photo_of_qris
 from tests.browser.conftest import Phone
 from tests.browser.page_checks import no_overflow

@@ -25,10 +25,10 @@ import pytest
 from kasir.app import create_app
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from kasir.money import rupiah
+from kasir.team import users
 from tests.browser.conftest import PHONE, Phone, ShopSite
 from tests.browser.page_checks import no_overflow
 from tests.conftest import LiveServer, auth, free_port
@@ -77,7 +77,7 @@ def make_link(page: Any, base: str, title: str, fill: Callable[[Any], None]) -> 
 
 
 def invoice_of(page: Any) -> str:
-    return parse_qs(urlsplit(page.url).query)["invoice"][0]
+    return str(parse_qs(urlsplit(page.url).query)["invoice"][0])
 
 
 def test_links_walk(

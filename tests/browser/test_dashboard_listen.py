@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.acceptance.test_devtools import listening
 from tests.browser.conftest import Phone
 from tests.conftest import LiveServer

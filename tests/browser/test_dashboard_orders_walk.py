@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.browser.conftest import Phone
 from tests.conftest import LiveServer
 from tests.dashboard_helpers import LAPTOP, PASSWORD

@@ -18,14 +18,14 @@ import pytest
 
 from kasir.clock import utcnow
 from kasir.config import Settings
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
+from kasir.team import users
 from tests.browser.conftest import Phone
 from tests.conftest import LiveServer
 from tests.dashboard_helpers import EMAIL, LAPTOP, PASSWORD
-from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Receiver
+from tests.workers import RunningWorker
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 from kasir.clock import utcnow
-from kasir.dashboard import users
 from kasir.db.engine import Database
 from kasir.merchants.service import NewMerchant
 from kasir.money import rupiah
+from kasir.team import users
 from tests.browser.conftest import Phone
 from tests.browser.page_checks import no_overflow
 from tests.conftest import LiveServer

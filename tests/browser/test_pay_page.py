@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw
 from kasir.db.engine import Database
 from kasir.db.tables import payments
 from kasir.merchants.service import NewMerchant, configure_merchant
+from kasir.money import rupiah
 from kasir.qris.image import read_codes
-from kasir.web.i18n import rupiah
 from tests.browser.conftest import PHONE, Phone, ShopSite
 from tests.conftest import LiveServer
 

@@ -1,5 +1,5 @@
 """The pay page promises "terkonfirmasi otomatis" only when something reports the payment's
-channel by itself (issue 16, item 9; the rule is kasir.payments.confirmation), in both languages.
+channel by itself (issue 16, item 9; the rule is kasir.sources.confirmation), in both languages.
 """
 
 from __future__ import annotations

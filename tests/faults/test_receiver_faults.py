@@ -154,7 +154,7 @@ def test_misbehaving_receivers_lose_nothing(tmp_path: Path) -> None:
         assert_no_loss(shop, counted)
         assert counted.accepted == 2 * shop.check_all_paid() == 2 * payments
     assert unsettled == {}, f"deliveries still not recorded as succeeded, per endpoint: {unsettled}"
-    # Each fault did happen, and Kasir did what DESIGN §7 says about it.
+    # Each fault did happen, and Kasir did what docs/delivery.md says about it.
     assert receivers["slow"].duplicates() >= 2 * payments, "every first try of the slow receiver timed out"
     assert receivers["down"].downs >= 1
     assert receivers["flapping"].downs >= 3

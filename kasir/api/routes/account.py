@@ -13,9 +13,9 @@ from kasir.api.state import app_state
 from kasir.clock import to_wire, utcnow
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal, get_merchant
-from kasir.payments.confirmation import automatic_sources
 from kasir.payments.methods import describe_methods
 from kasir.payments.stats import PERIODS, statistics
+from kasir.sources.confirmation import automatic_sources
 
 router = APIRouter(tags=["account"])
 

@@ -13,13 +13,14 @@ from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.delivery import service
 from kasir.delivery.outbox import EVENT_TYPES
+from kasir.delivery.states import DeliveryStatus
 from kasir.delivery.views import attempt_view, delivery_view, event_view
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal
 
 router = APIRouter(tags=["events and deliveries"])
 
-DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 def _limit(value: int) -> int:

@@ -12,7 +12,6 @@ from starlette.datastructures import UploadFile
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import principal
-from kasir.api.schemas import boolean
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.config import Settings
@@ -20,6 +19,7 @@ from kasir.errors import InvalidRequest, PayloadTooLarge
 from kasir.goods import catalog, photos
 from kasir.goods.sniff import sniff
 from kasir.goods.storage import MediaStore
+from kasir.inputs import boolean
 from kasir.merchants.service import Principal
 
 router = APIRouter(tags=["digital goods"])

@@ -1,5 +1,5 @@
 """Payment links with an API key: ``POST|GET /v1/links``, ``GET|PATCH|DELETE /v1/links/{link_id}``
-and ``GET /v1/links/{link_id}/payments`` (docs/links.md). The buyer's page is kasir.links.page.
+and ``GET /v1/links/{link_id}/payments`` (docs/links.md). The buyer's page is kasir.web.link_page.
 
 The bodies are read by hand (JSON or a form) and checked by kasir.links.fields, so /openapi.json
 has their schemas and refusals from kasir.api.openapi, and tests/acceptance/test_openapi_fuzz.py
@@ -15,10 +15,11 @@ from sqlalchemy import Connection
 
 from kasir.api.body import read_params
 from kasir.api.deps import expire_stale_payments, principal
-from kasir.api.schemas import boolean, query_count
+from kasir.api.schemas import query_count
 from kasir.api.state import AppState, app_state
 from kasir.clock import utcnow
 from kasir.errors import InvalidRequest
+from kasir.inputs import boolean
 from kasir.links import service
 from kasir.links.views import link_view
 from kasir.merchants.service import Principal

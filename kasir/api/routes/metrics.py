@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.delivery.service import count_due
+from kasir.delivery.queue import count_due
 from kasir.errors import Unauthorized
 from kasir.sources import health
 

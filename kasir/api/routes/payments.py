@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from kasir.api import idempotency
+from kasir import idempotency
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
 from kasir.api.routes.webhooks import guard_url
 from kasir.api.schemas import CreatePaymentBody, parse, parse_date, query_count
-from kasir.api.state import AppState, app_state
+from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.db.fastpath import PAYMENT_BY_INVOICE
-from kasir.errors import InvalidRequest, NotFound
+from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal
 from kasir.payments import service
 from kasir.payments.listing import MAX_LIMIT, STATUSES, PaymentFilter, list_payments
@@ -75,33 +73,12 @@ async def create_payment(request: Request) -> JSONResponse:
     return JSONResponse(result.body, status_code=result.status_code)
 
 
-async def fresh_payment_row(state: AppState, caller: Principal, invoice: str) -> Mapping[str, Any]:
-    """The payment's row as it is now: a pending payment past its expiry is expired first (with
-    its event, committed), so no read ever shows a stale ``pending``. The API's reads and the
-    dashboard's payment page both go through here."""
-    if "\x00" in invoice:  # no invoice has one, and PostgreSQL would refuse to compare it
-        raise NotFound(f"payment {invoice!r} not found", code="payment_not_found")
-    row = await state.db.fetch_one(
-        PAYMENT_BY_INVOICE, {"invoice_id": invoice, "merchant_id": caller.merchant_id, "mode": caller.mode}
-    )
-    if row is None:
-        raise NotFound(f"payment {invoice} not found", code="payment_not_found")
-    now = utcnow()
-    if not service.is_stale(row, now):
-        return row
-    payment_id = row["id"]
-
-    def expire(conn: Connection) -> Any:
-        service.expire_due(conn, now, state.settings.public_url, payment_id=payment_id)
-        return service.get_payment(conn, caller, invoice)
-
-    found: Mapping[str, Any] = await state.db.write(expire)
-    return found
-
-
-async def _fresh_payment(request: Request, caller: Principal, invoice: str) -> dict[str, Any]:
+async def _current_payment_view(request: Request, caller: Principal, invoice: str) -> dict[str, Any]:
+    """The payment as it is now, read once (``kasir.payments.service.current_payment``): an
+    overdue pending payment is expired first."""
     state = app_state(request)
-    return payment_view(await fresh_payment_row(state, caller, invoice), state.settings.public_url)
+    row = await service.current_payment(state.db, caller, invoice, state.settings.public_url, utcnow())
+    return payment_view(row, state.settings.public_url)
 
 
 _CHECK_PARAMETERS: dict[str, Any] = {
@@ -126,7 +103,7 @@ async def check_payment(request: Request) -> dict[str, Any]:
     invoice = request.query_params.get("invoice", "")
     if not invoice.strip():
         raise InvalidRequest("invoice is required", field="invoice", code="missing_parameter")
-    return {"success": True, **await _fresh_payment(request, caller, invoice.strip())}
+    return {"success": True, **await _current_payment_view(request, caller, invoice.strip())}
 
 
 def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str) -> str | None:
@@ -198,16 +175,16 @@ async def list_payments_route(
 @router.post("/v1/payments/{invoice}/cancel", summary="Cancel a pending payment")
 async def cancel_payment(request: Request, invoice: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
     state = app_state(request)
-    # An overdue payment is expired (and its event committed) first, so that the 409 below does
-    # not roll the expiry back with it.
-    await _fresh_payment(request, caller, invoice)
     now = utcnow()
-    row = await state.db.write(
-        lambda conn: service.cancel_payment(conn, caller, invoice, state.settings.public_url, now)
+    # An overdue payment is expired instead, and that committed before the 409 is raised.
+    row, cancelled = await state.db.write(
+        lambda conn: service.cancel_or_expire(conn, caller, invoice, state.settings.public_url, now)
     )
+    if not cancelled:
+        raise service.not_pending(invoice, row)
     return {"success": True, "payment": payment_view(row, state.settings.public_url)}
 
 
 @router.get("/v1/payments/{invoice}", summary="One payment (the check-payment shape)")
 async def get_payment(request: Request, invoice: str, caller: Principal = Depends(principal)) -> dict[str, Any]:
-    return {"success": True, "payment": await _fresh_payment(request, caller, invoice)}
+    return {"success": True, "payment": await _current_payment_view(request, caller, invoice)}

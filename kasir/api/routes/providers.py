@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping
 
 from kasir.api.body import read_params
 from kasir.api.deps import principal
@@ -16,10 +16,9 @@ from kasir.api.routes.webhooks import guard_url, send_now
 from kasir.api.schemas import http_url, parse
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.db.tables import endpoints
-from kasir.delivery import service
+from kasir.delivery import endpoints, service
 from kasir.delivery.endpoints import mask_secret
-from kasir.delivery.samples import ping_payload
+from kasir.devtools.samples import ping_payload
 from kasir.merchants.service import Principal
 
 router = APIRouter(tags=["provider compatibility"])
@@ -56,14 +55,9 @@ async def xendit_callback_urls(request: Request, caller: Principal = Depends(pri
     now = utcnow()
 
     def upsert(conn: Connection) -> RowMapping:
-        existing = conn.execute(
-            select(endpoints.c.public_id).where(
-                endpoints.c.merchant_id == caller.merchant_id,
-                endpoints.c.mode == caller.mode,
-                endpoints.c.dialect == "xendit",
-                endpoints.c.description == XENDIT_ENDPOINT,
-            )
-        ).scalar()
+        existing = endpoints.public_id_with(
+            conn, caller.merchant_id, caller.mode, dialect="xendit", description=XENDIT_ENDPOINT
+        )
         changes = service.EndpointChanges(url=body.url, dialect="xendit", description=XENDIT_ENDPOINT, enabled=True)
         if existing is None:
             return service.create_endpoint(conn, caller, changes, now)

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from kasir.api import idempotency
+from kasir import idempotency
 from kasir.api.body import read_params
 from kasir.api.compat import bayargg_route
 from kasir.api.deps import expire_stale_payments, principal
-from kasir.api.schemas import OrderStepBody, StoreOrderBody, boolean, parse, parse_date, query_count
+from kasir.api.schemas import OrderStepBody, StoreOrderBody, parse, parse_date, query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.errors import InvalidRequest
+from kasir.inputs import boolean
 from kasir.merchants.service import Principal
 from kasir.store import orders
 from kasir.store.views import order_view

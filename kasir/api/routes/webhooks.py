@@ -18,12 +18,12 @@ from kasir.delivery import dispatch, service
 from kasir.delivery.endpoints import active_endpoint_secrets, mask_secret
 from kasir.delivery.outbox import new_delivery_id, new_event_id
 from kasir.delivery.queue import Job
-from kasir.delivery.samples import SAMPLE_TYPES, ping_payload, sample_payload
-from kasir.delivery.ssrf import check_url
 from kasir.delivery.views import callback_settings_view, endpoint_view
+from kasir.devtools.samples import SAMPLE_TYPES, ping_payload, sample_payload
 from kasir.dialects import get as get_dialect
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal
+from kasir.ssrf import check_url
 
 router = APIRouter(tags=["webhooks"])
 

@@ -22,9 +22,9 @@ from kasir.dashboard.pages import (
     team,
     webhooks,
 )
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import NAV, PREFIX, DashboardRoute, signed_in
 from kasir.errors import NotFound
+from kasir.team.sessions import Visitor
 
 # Last: any other dashboard URL is the sign-in without a session, and "not found" with one.
 _unknown = APIRouter(route_class=DashboardRoute, include_in_schema=False)

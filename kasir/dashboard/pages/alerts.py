@@ -16,10 +16,10 @@ from kasir.alerts import recipients, views
 from kasir.alerts.messages import TITLES
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, OWNER, PREFIX, DashboardRoute, allowed, form, language, may, redirect, render
 from kasir.errors import InvalidRequest
+from kasir.team import audit, users
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/alerts"
@@ -143,7 +143,7 @@ async def _page(
 
     def read(conn: Connection) -> tuple[recipients.Recipients, tuple[str, ...], list[dict[str, Any]]]:
         to = recipients.recipients_of(conn, visitor.merchant_id)
-        owners = recipients.owner_emails(conn, visitor.merchant_id)
+        owners = users.owner_emails(conn, visitor.merchant_id)
         rows = views.list_alerts(conn, visitor.merchant_id, visitor.mode, limit=PAGE_SIZE, before=before)
         return to, owners, rows
 

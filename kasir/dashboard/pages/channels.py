@@ -23,8 +23,6 @@ from starlette.datastructures import UploadFile
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import OWNER, PREFIX, DashboardRoute, allowed, form, language, redirect, render
 from kasir.errors import InvalidRequest, NotFound, PayloadTooLarge
 from kasir.merchants.service import CHANNEL_ACQUIRERS, check_channel_qris, configure_merchant, get_merchant
@@ -32,6 +30,8 @@ from kasir.payments.methods import METHODS
 from kasir.qris import image
 from kasir.qris.emv import QrisError, clean
 from kasir.qris.info import NATIONAL_TAG, info
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/channels"

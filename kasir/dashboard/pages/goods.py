@@ -11,27 +11,25 @@ delivering it (docs/pay-page.md, "Digital goods"). Only the owner and developers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 
 from kasir.api.routes import goods as goods_api
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
 from kasir.dashboard.payments_detail import details_text
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, language, principal, redirect, render
-from kasir.db.tables import audit_log
 from kasir.errors import InvalidRequest, KasirError, NotFound
 from kasir.goods import catalog
 from kasir.merchants.service import Principal
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/goods"
@@ -191,17 +189,7 @@ def _thumbnail(row: Mapping[str, Any]) -> str:
 
 
 def _audit_lines(conn: Connection, caller: Principal) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(audit_log)
-        .where(
-            audit_log.c.merchant_id == caller.merchant_id,
-            audit_log.c.mode == caller.mode,
-            audit_log.c.action.in_(AUDIT_ACTIONS),
-        )
-        .order_by(audit_log.c.id.desc())
-        .limit(AUDIT_LINES)
-    ).mappings()
-    return [{**row, "details": json.loads(row["details"]) if row["details"] else None} for row in rows]
+    return audit.recent(conn, caller.merchant_id, caller.mode, AUDIT_LINES, actions=AUDIT_ACTIONS)
 
 
 async def _page(

@@ -12,11 +12,11 @@ from sqlalchemy import Connection
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, render
 from kasir.merchants.keys import MODES, Mode, key_prefix
 from kasir.merchants.service import active_keys, rotate_key
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/keys"

@@ -19,14 +19,14 @@ from sqlalchemy import Connection
 from kasir.api.deps import expire_stale_payments
 from kasir.api.state import app_state
 from kasir.clock import WIB, utcnow
-from kasir.dashboard import audit
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, principal, redirect, render
 from kasir.errors import KasirError
 from kasir.goods import catalog
 from kasir.links import fields, service, views
 from kasir.merchants.service import Principal, get_merchant
 from kasir.payments.methods import METHODS, unavailable_reason
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/links"

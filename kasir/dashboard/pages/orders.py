@@ -16,22 +16,19 @@ over to the right person, not a list of numbers to copy.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from kasir.api.deps import expire_stale_payments
 from kasir.api.routes.store import order_filter
 from kasir.api.schemas import query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
 from kasir.dashboard.payments_detail import details_text
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import (
     BUILDERS,
     EVERYONE,
@@ -44,13 +41,14 @@ from kasir.dashboard.web import (
     redirect,
     render,
 )
-from kasir.db.tables import audit_log
+from kasir.delivery.notifiers import masked_phone
 from kasir.errors import Conflict, InvalidRequest, KasirError
 from kasir.merchants.service import Principal
-from kasir.notify import masked_phone
 from kasir.payments.methods import METHODS
 from kasir.store import orders
 from kasir.store.views import order_view
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/orders"
@@ -264,17 +262,7 @@ def _shown(view: dict[str, Any], visitor: Visitor) -> dict[str, Any]:
 
 def _audit_lines(conn: Connection, caller: Principal, number: str) -> list[dict[str, Any]]:
     """What people did to this order by hand, oldest first."""
-    rows = conn.execute(
-        select(audit_log)
-        .where(
-            audit_log.c.merchant_id == caller.merchant_id,
-            audit_log.c.mode == caller.mode,
-            audit_log.c.subject == number,
-            audit_log.c.action.startswith("order."),
-        )
-        .order_by(audit_log.c.id)
-    ).mappings()
-    return [{**row, "details": json.loads(row["details"]) if row["details"] else None} for row in rows]
+    return audit.for_subject(conn, caller.merchant_id, caller.mode, number, "order.")
 
 
 @router.get(BASE)

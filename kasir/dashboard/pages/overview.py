@@ -11,10 +11,10 @@ from kasir.alerts import views as alert_views
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.dashboard import chart, overview
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
 from kasir.dashboard.web import BUILDERS, EVERYONE, PREFIX, DashboardRoute, language, may, principal, render, signed_in
 from kasir.payments import stats
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 NAV_ENTRY = (PREFIX, "overview", EVERYONE)

@@ -4,7 +4,7 @@ creating one by a form.
 
 Every read and write goes through the API's own functions: the list's query is checked by
 ``payment_filter`` and selected by ``kasir.payments.listing``; a payment is found by
-``fresh_payment_row`` (expired first when overdue) and cancelled by ``service.cancel_payment``;
+``service.current_payment`` (expired first when overdue) and cancelled by ``service.cancel_or_expire``;
 a new one is parsed by ``CreatePaymentBody`` and made by ``service.create_payment``.
 """
 
@@ -19,12 +19,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 
 from kasir.api.deps import expire_stale_payments
-from kasir.api.routes.payments import fresh_payment_row, payment_filter
+from kasir.api.routes.payments import payment_filter
 from kasir.api.schemas import CreatePaymentBody, parse
 from kasir.api.state import app_state
 from kasir.clock import to_wire, today_wib, utcnow
-from kasir.dashboard import audit, payments_detail
-from kasir.dashboard.sessions import Visitor
+from kasir.dashboard import payments_detail
 from kasir.dashboard.web import (
     BUILDERS,
     EVERYONE,
@@ -42,12 +41,14 @@ from kasir.dashboard.web import (
 from kasir.errors import InvalidRequest, KasirError, NotFound
 from kasir.merchants.service import get_merchant
 from kasir.payments import service
-from kasir.payments.confirmation import automatic_sources
 from kasir.payments.listing import STATUSES, PaymentFilter, all_matching, list_payments
 from kasir.payments.methods import METHODS, describe_methods
-from kasir.payments.views import payment_url, payment_view
+from kasir.payments.views import PaymentRow, payment_url, payment_view
 from kasir.qris import image
 from kasir.sources import health
+from kasir.sources.confirmation import automatic_sources
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 NAV_ENTRY = (f"{PREFIX}/payments", "payments", EVERYONE)
@@ -388,7 +389,7 @@ async def _qr_data_url(qris: str | None) -> str | None:
 async def payment_page(request: Request, invoice: str, visitor: Visitor = Depends(signed_in)) -> Response:
     state = app_state(request)
     caller = principal(visitor)
-    row = await fresh_payment_row(state, caller, invoice)
+    row = await service.current_payment(state.db, caller, invoice, state.settings.public_url, utcnow())
     if _sees_paid_only(visitor) and row["status"] != PAID_ONLY:
         # The words of an unknown invoice: a cashier cannot tell a pending payment from none.
         raise NotFound(f"payment {invoice} not found", code="payment_not_found")
@@ -425,15 +426,17 @@ async def cancel_payment(request: Request, invoice: str, visitor: Visitor = Depe
     await form(request, visitor)
     state = app_state(request)
     caller = principal(visitor)
-    # As the API does: an overdue payment is expired (and committed) first, so the 409 below does
-    # not roll the expiry back with it; a foreign or unknown invoice is a 404 here.
-    await fresh_payment_row(state, caller, invoice)
     now = utcnow()
 
-    def cancel(conn: Connection) -> Any:
-        row = service.cancel_payment(conn, caller, invoice, state.settings.public_url, now)
-        audit.record(conn, visitor, "payment.cancel", row["invoice_id"], now, payment_id=int(row["id"]))
-        return row
+    def cancel(conn: Connection) -> tuple[PaymentRow, bool]:
+        row, cancelled = service.cancel_or_expire(conn, caller, invoice, state.settings.public_url, now)
+        if cancelled:
+            audit.record(conn, visitor, "payment.cancel", row["invoice_id"], now, payment_id=int(row["id"]))
+        return row, cancelled
 
-    row = await state.db.write(cancel)
+    # As the API does: an overdue payment is expired and that committed, then the 409 answered,
+    # so the refusal does not roll the expiry back; a foreign or unknown invoice is a 404.
+    row, cancelled = await state.db.write(cancel)
+    if not cancelled:
+        raise service.not_pending(invoice, row)
     return redirect(f"{LIST}/{quote(row['invoice_id'], safe='')}?done=cancelled")

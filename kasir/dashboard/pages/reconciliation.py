@@ -14,13 +14,14 @@ from sqlalchemy import Connection
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit, reconciliation_data
-from kasir.dashboard.sessions import Visitor
+from kasir.dashboard import reconciliation_data
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, principal, redirect, render
 from kasir.errors import InvalidRequest
 from kasir.payments import reconciliation
 from kasir.payments.service import get_payment
 from kasir.sources import notifications, registry
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/reconciliation"

@@ -10,8 +10,6 @@ from sqlalchemy import Connection
 from kasir.api.body import read_params
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import sessions, users
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
 from kasir.dashboard.web import (
     EVERYONE,
@@ -31,6 +29,8 @@ from kasir.dashboard.web import (
 )
 from kasir.errors import InvalidRequest
 from kasir.merchants.keys import MODES
+from kasir.team import sessions, users
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 NAV_ENTRY = (f"{PREFIX}/account", "account", EVERYONE)

@@ -15,14 +15,14 @@ from sqlalchemy import Connection
 
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS, age
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, language, principal, redirect, render
 from kasir.errors import InvalidRequest
 from kasir.payments.methods import METHODS
 from kasir.sources import notifications, registry, views
 from kasir.sources.parsers import PACKAGES
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/sources"

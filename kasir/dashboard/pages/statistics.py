@@ -15,11 +15,11 @@ from kasir.api.deps import expire_stale_payments
 from kasir.api.state import app_state
 from kasir.clock import utcnow
 from kasir.dashboard import chart
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, language, principal, render
 from kasir.errors import InvalidRequest
 from kasir.payments.methods import METHODS
 from kasir.payments.stats import PERIODS, statistics
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/statistics"

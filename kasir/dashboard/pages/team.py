@@ -15,8 +15,6 @@ from sqlalchemy import Connection
 from kasir.api.body import read_params
 from kasir.api.state import app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit, invitations, sessions, users
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.texts import TEXTS
 from kasir.dashboard.web import (
     OWNER,
@@ -31,6 +29,8 @@ from kasir.dashboard.web import (
     set_session_cookie,
 )
 from kasir.errors import Conflict, InvalidRequest, KasirError, NotFound
+from kasir.team import audit, invitations, sessions, users
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/team"
@@ -329,7 +329,7 @@ async def remove(request: Request, user_id: str, visitor: Visitor = Depends(owne
 
 async def _throttled(request: Request, token: str) -> float:
     """Seconds to wait before this address may try an invitation link again: wrong links count
-    against the address as failed sign-ins do (kasir.dashboard.throttle), so guessing links is
+    against the address as failed sign-ins do (kasir.api.login_throttle), so guessing links is
     as slow as guessing passwords."""
     state = app_state(request)
     return await state.login_throttle.wait(_throttle_account(token), state.addresses(request.scope))

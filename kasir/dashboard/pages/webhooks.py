@@ -20,14 +20,14 @@ from sqlalchemy import Connection, RowMapping
 from kasir.api.routes.webhooks import checked_endpoint, checked_settings, ping_now, test_now
 from kasir.api.state import AppState, app_state
 from kasir.clock import utcnow
-from kasir.dashboard import audit
 from kasir.dashboard import webhooks_data as data
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, PREFIX, DashboardRoute, allowed, form, principal, redirect, render
 from kasir.delivery import service
 from kasir.delivery.endpoints import mask_secret
 from kasir.errors import InvalidRequest, KasirError
 from kasir.merchants.service import Principal
+from kasir.team import audit
+from kasir.team.sessions import Visitor
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 BASE = f"{PREFIX}/webhooks"

@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from kasir.alerts.checks import check_failing_callbacks
+from kasir.background.sweeps import sweep_once
 from kasir.clock import to_wire, utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import endpoints
 from kasir.merchants.service import NewMerchant
-from kasir.sweeper import sweep_once
 from tests.integration.alerts.conftest import (
     StartWorker,
     alert_deliveries,

@@ -32,9 +32,9 @@ def test_units_share_a_commit_and_a_failing_unit_rolls_back_alone(db: Database, 
 
         return unit
 
-    async def scenario() -> list[object]:
+    async def scenario() -> list[str | BaseException]:
         units = [add(f"shop_{i}", fail=(i == 3)) for i in range(8)]
-        return await asyncio.gather(*(db.write(u) for u in units), return_exceptions=True)
+        return list(await asyncio.gather(*(db.write(u) for u in units), return_exceptions=True))
 
     results = asyncio.run(scenario())
     assert isinstance(results[3], Boom)
@@ -78,9 +78,14 @@ def test_each_loop_runs_and_answers_its_own_units(db: Database, backend: str) ->
 
         async def a_side() -> str:
             task = asyncio.ensure_future(db.write(lambda _c: threading.current_thread().name))
+
             # Hold loop A between queueing its unit and flushing it until B has queued too: the
             # interleaving CPU load produces by chance.
-            asyncio.get_running_loop().call_soon(lambda: (a_queued.set(), b_queued.wait(5)))
+            def hold_until_b_queued() -> None:
+                a_queued.set()
+                b_queued.wait(5)
+
+            asyncio.get_running_loop().call_soon(hold_until_b_queued)
             return await task
 
         async def b_side() -> str:

@@ -1,4 +1,4 @@
-"""The hot reads (kasir.db.fastpath) through ``Database.fetch_one``: on SQLite inline, on
+"""The hot reads (kasir.db.statements) through ``Database.fetch_one``: on SQLite inline, on
 PostgreSQL on the event loop (kasir.db.loop_reads). They must answer what SQLAlchemy's Core path
 answers, survive PostgreSQL ending their sessions, stay within their pool, and close with the
 loop."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,17 +17,24 @@ import sqlalchemy as sa
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import LOOP_READS_SIZE, Database, build_engine
-from kasir.db.fastpath import AUTHENTICATE, PAYMENT_BY_INVOICE, query
 from kasir.db.loop_reads import APPLICATION_NAME
+from kasir.db.statements import Statement
+from kasir.db.tables import payments
 from kasir.merchants.keys import hash_api_key
-from kasir.merchants.service import NewMerchant, authenticate
-from kasir.payments.service import NewPayment, create_payment, get_payment
+from kasir.merchants.service import AUTHENTICATE, NewMerchant, authenticate
+from kasir.payments.service import BY_INVOICE, NewPayment, create_payment
 from tests.conftest import free_port
 
 T = TypeVar("T")
 
 # The session that answered, after a pause that keeps it busy (pg_sleep returns void: cast).
-WHO_AM_I = query("who_am_i", "SELECT pg_backend_pid() AS pid, pg_sleep(:pause)::text AS slept")
+WHO_AM_I: Statement[dict[str, Any]] = Statement(
+    sa.select(
+        sa.func.pg_backend_pid().label("pid"),
+        sa.cast(sa.func.pg_sleep(sa.bindparam("pause", type_=sa.Float())), sa.Text).label("slept"),
+    ),
+    name="who_am_i",
+)
 
 
 def on_a_loop(work: Callable[[], Awaitable[T]], db: Database) -> T:
@@ -73,14 +80,19 @@ def test_hot_reads_answer_what_the_core_path_answers(db: Database, merchant: New
     caller = db.read_sync(lambda conn: authenticate(conn, key))
     made = db.write_sync(lambda conn: create_payment(conn, caller, NewPayment(amount=15000), settings, utcnow()))
     invoice = str(made["invoice_id"])
-    core: dict[str, Any] = dict(db.read_sync(lambda conn: get_payment(conn, caller, invoice)))
+    # SQLAlchemy's own execution of the same select, for comparison.
+    core: dict[str, Any] = dict(
+        db.read_sync(
+            lambda conn: conn.execute(sa.select(payments).where(payments.c.invoice_id == invoice)).mappings().one()
+        )
+    )
 
-    async def read() -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+    async def read() -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, Any] | None]:
         params = {"invoice_id": invoice, "merchant_id": caller.merchant_id, "mode": caller.mode}
         return (
             await db.fetch_one(AUTHENTICATE, {"key_hash": hash_api_key(key)}),
-            await db.fetch_one(PAYMENT_BY_INVOICE, params),
-            await db.fetch_one(PAYMENT_BY_INVOICE, {**params, "mode": "live"}),
+            await db.fetch_one(BY_INVOICE, params),
+            await db.fetch_one(BY_INVOICE, {**params, "mode": "live"}),
         )
 
     auth_row, payment, other_mode = on_a_loop(read, db)
@@ -92,7 +104,7 @@ def test_hot_reads_answer_what_the_core_path_answers(db: Database, merchant: New
     }
     assert payment is not None
     assert other_mode is None
-    assert payment == {name: core[name] for name in payment}
+    assert payment == core  # the same keys, the same Python values
     assert payment["expires_at"].tzinfo is not None
     assert payment["use_qris_converter"] is False
 

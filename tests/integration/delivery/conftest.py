@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,6 @@ from kasir.delivery.endpoints import new_endpoint_id
 from kasir.merchants.keys import new_webhook_secret
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.service import NewPayment, create_payment
-from tests.workers import RunningWorker  # noqa: F401  (imported from here by the delivery tests)
 
 
 def set_callback(
@@ -82,5 +82,5 @@ def make_payments(
     return db.write_sync(write)
 
 
-def delivery_rows(db: Database) -> list[Any]:
+def delivery_rows(db: Database) -> Sequence[sa.Row[Any]]:
     return db.read_sync(lambda conn: conn.execute(sa.select(deliveries).order_by(deliveries.c.id)).all())

@@ -1,5 +1,5 @@
 """The chaos test: one real receiver per misbehaviour, each behind an endpoint of its own, the
-same events sent to all of them, one worker; every delivery must end exactly as DESIGN §7 says.
+same events sent to all of them, one worker; every delivery must end exactly as docs/delivery.md says.
 
 Schedule [1, 1] (so three tries at most) and a one-second timeout keep the whole run short.
 """
@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from email.utils import formatdate
 from typing import Any
@@ -24,8 +24,9 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import deliveries, delivery_attempts, endpoints, events
 from kasir.merchants.service import NewMerchant
-from tests.integration.delivery.conftest import RunningWorker, add_endpoint, make_payments
+from tests.integration.delivery.conftest import add_endpoint, make_payments
 from tests.receivers import Received, Receiver, Reply
+from tests.workers import RunningWorker
 
 StartWorker = Callable[[Settings], RunningWorker]
 
@@ -180,7 +181,7 @@ def test_every_misbehaving_receiver_ends_as_the_rules_say(
 
     # --- what the database says ---------------------------------------------------------------
 
-    def load(conn: sa.Connection) -> tuple[list[Any], list[Any], list[Any]]:
+    def load(conn: sa.Connection) -> tuple[Sequence[sa.Row[Any]], Sequence[sa.Row[Any]], Sequence[sa.Row[Any]]]:
         rows = conn.execute(
             sa.select(deliveries, events.c.event_id.label("event_public_id"), events.c.type.label("event_type"))
             .join(events, events.c.id == deliveries.c.event_id)
@@ -207,10 +208,10 @@ def test_every_misbehaving_receiver_ends_as_the_rules_say(
 
     table = []
     for name in scripts:
-        outcomes = collections.Counter(
+        tally = collections.Counter(
             (r.status, tuple(a.outcome for a in attempts_of[r.id])) for r in by_name.get(name, [])
         )
-        table.append(f"  {name:20} {dict(outcomes)}")
+        table.append(f"  {name:20} {dict(tally)}")
     logged = sorted({len((a.response_body or "").encode()) for r in by_name["huge_body"] for a in attempts_of[r.id]})
     table.append(f"  (huge_body: response_body logged {logged} bytes of a 1 MiB answer)")
     backend = db.engine.dialect.name

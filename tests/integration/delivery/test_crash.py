@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -311,7 +311,11 @@ def test_sigkilled_workers_lose_no_event(
             for k, threshold in enumerate(thresholds):
                 # At the threshold, and never before the restarted worker has delivered some.
                 target = max(threshold, len(receiver.seen) + 100)
-                wait_for(f"{target} events received", lambda t=target: len(receiver.seen) >= t, 120, workers)
+
+                def reached(t: int = target) -> bool:
+                    return len(receiver.seen) >= t
+
+                wait_for(f"{target} events received", reached, 120, workers)
                 time.sleep(rng.uniform(0, 0.15))
                 victim = workers[k % len(workers)]
                 stop: dict[str, Any] = {
@@ -370,14 +374,16 @@ def test_sigkilled_workers_lose_no_event(
     duplicates = {event_id: n for event_id, n in counts.items() if n > 1}
     duplicate_requests = sum(n - 1 for n in duplicates.values())
 
-    def stored(conn: sa.Connection) -> tuple[list[Any], list[Any], dict[str, str]]:
+    def stored(
+        conn: sa.Connection,
+    ) -> tuple[Sequence[sa.Row[Any, Any, Any, Any]], Sequence[sa.Row[Any, Any, Any]], dict[str, str]]:
         rows = conn.execute(
             sa.select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts, deliveries.c.claimed_until)
         ).all()
         tries = conn.execute(
             sa.select(delivery_attempts.c.delivery_id, delivery_attempts.c.outcome, delivery_attempts.c.status_code)
         ).all()
-        ids = dict(conn.execute(sa.select(events.c.event_id, events.c.type)).all())
+        ids: dict[str, str] = dict(conn.execute(sa.select(events.c.event_id, events.c.type)).all())
         return rows, tries, ids
 
     rows, tries, event_types = db.read_sync(stored)
@@ -477,7 +483,7 @@ def test_a_standby_worker_takes_over_when_the_serving_one_is_killed(
     db: Database, settings: Settings, merchant: NewMerchant, database_url: str, backend: str, tmp_path: Path
 ) -> None:
     """`kasir worker` on SQLite: "one worker at a time serves the queue; a second one stands by
-    until the first stops" (kasir/cli.py). The standby must not exit, and must carry on alone
+    until the first stops" (kasir/cli/server.py). The standby must not exit, and must carry on alone
     when the serving worker is SIGKILLed."""
     if backend != "sqlite":
         pytest.skip("on PostgreSQL every worker serves; the crash test above kills them side by side")

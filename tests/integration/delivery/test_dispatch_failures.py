@@ -22,16 +22,17 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import deliveries, delivery_attempts, endpoints
 from kasir.delivery.dispatch import Request, Result
+from kasir.delivery.notifiers import Message, Notifier
+from kasir.delivery.notifiers.log import LogNotifier
 from kasir.delivery.ratelimit import TokenBuckets
 from kasir.delivery.worker import Worker
 from kasir.dialects import Rendered, standard
 from kasir.merchants.service import NewMerchant
-from kasir.notify import Message, Notifier
-from kasir.notify.log import LogNotifier
-from tests.integration.delivery.conftest import RunningWorker, add_endpoint, make_payments
-from tests.integration.notify.conftest import BUYER, create_order
+from tests.integration.delivery.conftest import add_endpoint, make_payments
+from tests.integration.delivery.notifiers.conftest import BUYER, create_order
 from tests.receivers import Receiver, Reply
 from tests.waiting import wait_until
+from tests.workers import RunningWorker
 
 PREPARE_FAILED = "cannot prepare the request: "
 SEND_FAILED = "cannot send the request: "

@@ -19,8 +19,9 @@ from kasir.delivery import service
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.secrets_at_rest import Keyring, key_id, new_key, parse_key
 from tests.conftest import TEST_SECRET_KEY
-from tests.integration.delivery.conftest import RunningWorker, delivery_rows, make_payments, set_callback
+from tests.integration.delivery.conftest import delivery_rows, make_payments, set_callback
 from tests.receivers import Receiver
+from tests.workers import RunningWorker
 
 StartWorker = Callable[[Settings], RunningWorker]
 

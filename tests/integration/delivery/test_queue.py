@@ -12,8 +12,9 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import deliveries, delivery_attempts
 from kasir.delivery import dispatch, queue
-from kasir.delivery.endpoints import disable_endpoint
-from kasir.delivery.service import count_due
+from kasir.delivery.hooks import DisableCause
+from kasir.delivery.queue import count_due
+from kasir.delivery.service import disable_endpoint
 from kasir.merchants.service import NewMerchant
 from tests.integration.delivery.conftest import add_endpoint, delivery_rows, make_payments
 
@@ -58,7 +59,7 @@ def test_a_delivery_failed_while_its_attempt_was_in_flight_stays_failed(
 
     def the_410_comes_back(conn: sa.Connection) -> None:
         queue.record(conn, [answered(gone, 410, settings)], utcnow())
-        disable_endpoint(conn, endpoint["id"], "the receiver answered 410 Gone", utcnow())
+        disable_endpoint(conn, endpoint["id"], DisableCause.GONE, utcnow())
 
     db.write_sync(the_410_comes_back)
     ended = {row.id: (row.status, row.completed_at, row.next_attempt_at, row.last_error) for row in delivery_rows(db)}
@@ -98,3 +99,32 @@ def test_a_pending_delivery_still_moves_on(db: Database, merchant: NewMerchant, 
         None,
     )
     assert db.read_sync(lambda conn: conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one()) == 2
+
+
+def test_due_is_one_rule_for_the_claim_and_the_gauges(db: Database, merchant: NewMerchant, settings: Settings) -> None:
+    """A delivery is due when its next attempt is at or before now and no lease is held at now;
+    a lease ending exactly now is over. The claim and ``count_due`` read the same rule: before,
+    the claim took a lease ending at ``now`` as still held (``<``) while the gauges counted the
+    delivery as due (``<=``), so the metrics showed work no worker would take."""
+    add_endpoint(db, merchant, "http://127.0.0.1:9/hook", event_types='["payment.created"]')
+    make_payments(db, merchant, settings, 2)
+    leased, waiting = claim_all(db)
+    lease_end = db.read_sync(
+        lambda conn: conn.execute(sa.select(deliveries.c.claimed_until).where(deliveries.c.id == leased.id)).scalar()
+    )
+    assert lease_end is not None
+    # The other one is released and scheduled for exactly that instant.
+    db.write_sync(
+        lambda conn: conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == waiting.id)
+            .values(claimed_until=None, next_attempt_at=lease_end)
+        )
+    )
+    just_before = lease_end - timedelta(microseconds=1)
+    assert db.read_sync(lambda conn: count_due(conn, just_before))[:2] == (2, 0)
+    assert db.write_sync(lambda conn: queue.claim(conn, just_before, 100, LEASE)) == []
+
+    assert db.read_sync(lambda conn: count_due(conn, lease_end))[:2] == (2, 2)
+    taken = db.write_sync(lambda conn: queue.claim(conn, lease_end, 100, LEASE))
+    assert sorted(job.id for job in taken) == sorted([leased.id, waiting.id])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,14 +14,15 @@ from kasir.config import Settings
 from kasir.db.engine import Database
 from kasir.db.tables import delivery_attempts, endpoints, events
 from kasir.merchants.service import NewMerchant
-from tests.integration.delivery.conftest import RunningWorker, add_endpoint, delivery_rows, make_payments, set_callback
+from tests.integration.delivery.conftest import add_endpoint, delivery_rows, make_payments, set_callback
 from tests.receivers import Receiver, Reply
 from tests.waiting import wait_until
+from tests.workers import RunningWorker
 
 StartWorker = Callable[[Settings], RunningWorker]
 
 
-def attempts(db: Database) -> list[sa.Row[tuple[object, ...]]]:
+def attempts(db: Database) -> Sequence[sa.Row[Any]]:
     return db.read_sync(lambda conn: conn.execute(sa.select(delivery_attempts).order_by(delivery_attempts.c.id)).all())
 
 
@@ -184,7 +186,7 @@ def test_old_attempts_are_trimmed_by_the_retention_sweep(
 ) -> None:
     import anyio
 
-    from kasir.sweeper import sweep_once
+    from kasir.background.sweeps import sweep_once
 
     with Receiver() as receiver:
         add_endpoint(db, merchant, receiver.url)

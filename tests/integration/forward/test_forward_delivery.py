@@ -146,7 +146,7 @@ class Kasir:
             return [post for post in self.posts if post[0] >= since and post[2].endswith("/notifications")]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -30,6 +30,7 @@ from kasir.links.service import Buyer, LinkGone
 from kasir.merchants.service import NewMerchant, Principal, authenticate
 from kasir.payments import sandbox
 from kasir.payments.service import cancel_payment
+from kasir.payments.views import PaymentRow
 from tests.conftest import row_counts
 
 
@@ -43,7 +44,7 @@ def make_link(db: Database, merchant: NewMerchant, settings: Settings, **params:
     return db.write_sync(lambda conn: service.create_link(conn, who, fields, settings, utcnow()))
 
 
-def claim(db: Database, link: dict[str, Any], settings: Settings, name: str = "Budi", **kw: Any) -> dict[str, Any]:
+def claim(db: Database, link: dict[str, Any], settings: Settings, name: str = "Budi", **kw: Any) -> PaymentRow:
     at = kw.pop("at", None) or utcnow()
     buyer = Buyer(name=name, amount=kw.pop("amount", None), phone=kw.pop("phone", None))
     return db.write_sync(lambda conn: service.claim(conn, link["slug"], buyer, settings, at, **kw))
@@ -199,7 +200,7 @@ def race(db: Database, link: dict[str, Any], settings: Settings, buyers: int, li
     outcomes: list[Any] = [None] * buyers
 
     def buyer(number: int) -> None:
-        def work(conn: sa.Connection) -> dict[str, Any]:
+        def work(conn: sa.Connection) -> PaymentRow:
             row = service.claim(conn, link["slug"], Buyer(name=f"Pembeli {number}"), settings, utcnow())
             time.sleep(linger)
             return row

@@ -22,6 +22,7 @@ from kasir.db.engine import Database
 from kasir.db.tables import events, mutations, payments
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.payments.service import NewPayment, create_payment, expire_due
+from kasir.payments.views import PaymentRow
 from tests.conftest import LiveServer
 
 PENDING = 1000
@@ -38,7 +39,7 @@ def test_1200_credits_from_20_threads_pay_each_payment_exactly_once(
     caller = db.read_sync(lambda conn: authenticate(conn, merchant.test_api_key))
     now = utcnow()
 
-    def fill(conn: sa.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def fill(conn: sa.Connection) -> tuple[list[PaymentRow], list[PaymentRow]]:
         pending = [
             create_payment(conn, caller, NewPayment(amount=10_000 + i), settings, now - timedelta(seconds=30))
             for i in range(PENDING)
@@ -90,10 +91,10 @@ def test_1200_credits_from_20_threads_pay_each_payment_exactly_once(
     for credit, shown in answers:
         assert shown["reference"] == credit["reference"]
         by_reference[credit["reference"]].append(shown)
-    for reference, shown in by_reference.items():
-        assert len({s["id"] for s in shown}) == 1, reference
-        assert [s["duplicate"] for s in shown].count(False) == 1, reference
-        assert len({s["status"] for s in shown}) == 1, reference
+    for reference, reports in by_reference.items():
+        assert len({s["id"] for s in reports}) == 1, reference
+        assert [s["duplicate"] for s in reports].count(False) == 1, reference
+        assert len({s["status"] for s in reports}) == 1, reference
     assert sum(s["duplicate"] for _c, s in answers) == REPEATS
 
     def tally(conn: sa.Connection) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Proves that a phone which stops reporting is noticed and that the merchant is to
 * ``/metrics`` shows each watched source's age since it last spoke, and its silent flag.
 
 Time is never waited out where it can be set: most tests move a source's ``last_seen_at`` into
-the past and run one real sweep pass (``kasir.sweeper.sweep_once``); only the end-to-end test runs
+the past and run one real sweep pass (``kasir.background.sweeps.sweep_once``); only the end-to-end test runs
 the sweeper on its own clock, with a silence threshold of one second.
 """
 
@@ -40,17 +40,17 @@ from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
 from kasir.app import create_app
+from kasir.background.sweeps import sweep_once
 from kasir.clock import to_wire, utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.db.tables import deliveries, endpoints, events, payment_sources
 from kasir.merchants.service import NewMerchant, authenticate
 from kasir.sources import health, registry
-from kasir.sweeper import sweep_once
 from tests.conftest import LiveServer, auth
-from tests.integration.delivery.conftest import RunningWorker
 from tests.receivers import Received, Receiver
 from tests.waiting import wait_until
+from tests.workers import RunningWorker
 
 SOURCES = "/v1/sources"
 ENDPOINTS = "/v1/endpoints"
@@ -421,8 +421,8 @@ def test_a_new_source_and_a_moota_only_source_never_go_silent(
 ) -> None:
     key = subscribed_merchant.test_api_key
     never_heard = new_source(client, key, name="HP baru")
-    moota_only = new_source(client, key, {health.MOOTA_APP: "qris_user"}, name="Moota BRI")
-    mixed = new_source(client, key, {health.MOOTA_APP: "qris_user", **GOPAY}, name="HP + Moota")
+    moota_only = new_source(client, key, {registry.MOOTA_APP: "qris_user"}, name="Moota BRI")
+    mixed = new_source(client, key, {registry.MOOTA_APP: "qris_user", **GOPAY}, name="HP + Moota")
     moota_push(client, moota_only)  # live: Moota pushed
     moota_push(client, mixed)
     for source in (never_heard, moota_only, mixed):
@@ -438,7 +438,7 @@ def test_a_new_source_and_a_moota_only_source_never_go_silent(
 def test_moota_only_sources_do_not_keep_phones_from_going_silent(
     db: Database, settings: Settings, subscribed_merchant: NewMerchant
 ) -> None:
-    make_live_sources(db, subscribed_merchant, {health.MOOTA_APP: "qris_user"}, health.SWEEP_BATCH)
+    make_live_sources(db, subscribed_merchant, {registry.MOOTA_APP: "qris_user"}, health.SWEEP_BATCH)
 
     def make_phone(conn: sa.Connection) -> str:
         caller = authenticate(conn, subscribed_merchant.test_api_key)
@@ -656,7 +656,7 @@ def test_metrics_show_each_sources_age_and_silent_flag(
     heartbeat(client, live_mode)
     foreign = new_source(client, other_merchant.test_api_key)
     heartbeat(client, foreign)
-    moota_only = new_source(client, key, {health.MOOTA_APP: "qris_user"})
+    moota_only = new_source(client, key, {registry.MOOTA_APP: "qris_user"})
     moota_push(client, moota_only)
 
     first = scrape(client)

@@ -1,13 +1,13 @@
 """Reading the owner's alert recipients from the form (kasir.alerts.recipients), and naming a
-recipient in a log or a page (kasir.notify): enough to recognise, not enough to use."""
+recipient in a log or a page (kasir.delivery.notifiers): enough to recognise, not enough to use."""
 
 from __future__ import annotations
 
 import pytest
 
-from kasir import notify
 from kasir.alerts.causes import where_to
 from kasir.alerts.recipients import MAX_EMAILS, parse_emails, parse_whatsapp
+from kasir.delivery import notifiers
 from kasir.errors import InvalidRequest
 
 
@@ -43,16 +43,16 @@ def test_a_whatsapp_number_as_people_type_it() -> None:
 
 
 def test_a_notifier_delivery_url_says_its_medium_and_recipient() -> None:
-    assert notify.medium(notify.email_address("a@toko.id")) == "email"
-    assert notify.recipient("email:a@toko.id") == "a@toko.id"
-    assert notify.medium(notify.recipient_address("6281298765432")) == "whatsapp"
-    assert notify.recipient("whatsapp:6281298765432") == "6281298765432"
+    assert notifiers.medium(notifiers.email_address("a@toko.id")) == "email"
+    assert notifiers.recipient("email:a@toko.id") == "a@toko.id"
+    assert notifiers.medium(notifiers.recipient_address("6281298765432")) == "whatsapp"
+    assert notifiers.recipient("whatsapp:6281298765432") == "6281298765432"
 
 
 def test_masked_addresses() -> None:
-    assert notify.masked_email("pemilik@toko.id") == "pe***@toko.id"
-    assert notify.masked_email("a@toko.id") == "a***@toko.id"
-    assert notify.masked_email("not-an-address") == "***"
+    assert notifiers.masked_email("pemilik@toko.id") == "pe***@toko.id"
+    assert notifiers.masked_email("a@toko.id") == "a***@toko.id"
+    assert notifiers.masked_email("not-an-address") == "***"
 
 
 def test_an_alert_names_a_receiver_by_its_host_only() -> None:

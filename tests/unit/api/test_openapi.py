@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from kasir import phone
 from kasir.api.openapi import (
     FLAG,
     ID,
@@ -30,11 +31,11 @@ from kasir.api.openapi import (
     one_line,
     stripped,
 )
-from kasir.api.schemas import MAX_ID, boolean, http_url, optional_id
+from kasir.api.schemas import http_url
 from kasir.config import Settings
 from kasir.errors import InvalidRequest
+from kasir.inputs import MAX_ID, boolean, optional_id
 from kasir.links import fields
-from kasir.store import phone
 
 
 @pytest.mark.parametrize(("low", "high", "digits"), [(1, 999_999_999, 9), (1_000, 500_000, 15), (60, 604_800, 19)])
@@ -55,6 +56,7 @@ def test_digits_between_pads_to_the_fewest_digits_asked() -> None:
 
 
 def test_the_flag_and_id_schemas_admit_what_the_checks_take() -> None:
+    value: object  # every kind of input, good and bad
     flag = jsonschema_rs.validator_for(FLAG)
     for value in (True, False, 0, 1, "1", "true", " YES ", "off", ""):
         assert flag.is_valid(value), value

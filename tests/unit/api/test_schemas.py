@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from kasir.api.schemas import CreatePaymentBody, boolean, parse, whole_rupiah
+from kasir.api.schemas import CreatePaymentBody, parse
 from kasir.errors import InvalidRequest
+from kasir.inputs import boolean
+from kasir.money import whole_rupiah
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(50000, 50000), ("50000", 50000), (" 1000 ", 1000), ("-5", -5)])

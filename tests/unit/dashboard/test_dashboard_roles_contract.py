@@ -11,8 +11,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from kasir.dashboard.pages import overview, payments, reconciliation, session, sources, team, webhooks
-from kasir.dashboard.sessions import Visitor
 from kasir.dashboard.web import BUILDERS, EVERYONE, OWNER, may, signed_in
+from kasir.team.sessions import Visitor
 
 
 def gates(route: APIRoute) -> list[Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kasir import dialects
-from kasir.delivery.samples import ORDER_SAMPLE_TYPES, PAYMENT_SAMPLE_TYPES
+from kasir.devtools.samples import ORDER_SAMPLE_TYPES, PAYMENT_SAMPLE_TYPES
 from kasir.devtools.trigger import EVENT_TYPES, new_secret, render, sample_event
 from kasir.dialects.base import WebhookEvent
 from kasir.receive import verify

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from kasir.payments.confirmation import Poller, pollers_of
 from kasir.payments.sources import Report, declared_channels
+from kasir.sources.confirmation import Poller, pollers_of
 
 
 class Source:

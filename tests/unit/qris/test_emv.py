@@ -605,6 +605,7 @@ def test_nested_template_error_position_is_in_the_whole_payload() -> None:
     qris = variant({"62": obj("07", "A01") + "05X1"})
     error = refused(qris)
     assert error.code == "qris_invalid_template"
+    assert error.position is not None
     assert qris[error.position - 2 : error.position + 2] == "05X1"
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -26,16 +26,18 @@ REDIS_URL = os.environ.get("KASIR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 THREADS = 20
 
+T = TypeVar("T")
+
 
 def event_id() -> str:
     return "evt_" + secrets.token_hex(12)
 
 
-def claim_concurrently(claim: Callable[[int], bool], n: int = THREADS) -> list[bool]:
+def claim_concurrently(claim: Callable[[int], T], n: int = THREADS) -> list[T]:
     """``claim(i)`` from ``n`` threads released at the same instant."""
     start = threading.Barrier(n)
 
-    def run(i: int) -> bool:
+    def run(i: int) -> T:
         start.wait()
         return claim(i)
 
@@ -89,11 +91,11 @@ def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "redis"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Builds stores of one backend that share their state (one file, one Redis prefix)."""
-    made: list[Any] = []
+    made: list[SQLiteOnce | RedisOnce] = []
     if request.param == "sqlite":
         path = str(tmp_path / "webhooks.db")
 
-        def make(ttl: int = DEFAULT_TTL) -> SQLiteOnce:
+        def make(ttl: int = DEFAULT_TTL) -> SQLiteOnce | RedisOnce:
             made.append(SQLiteOnce(path, ttl=ttl))
             return made[-1]
 
@@ -101,7 +103,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         request.getfixturevalue("redis_client")
         prefix = request.getfixturevalue("redis_prefix")
 
-        def make(ttl: int = DEFAULT_TTL) -> RedisOnce:  # type: ignore[misc]
+        def make(ttl: int = DEFAULT_TTL) -> SQLiteOnce | RedisOnce:
             made.append(RedisOnce(REDIS_URL, ttl=ttl, prefix=prefix))
             return made[-1]
 

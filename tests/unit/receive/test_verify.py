@@ -468,7 +468,7 @@ def test_body_as_str_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="bytes"):
         verify(rendered.body.decode(), rendered.headers, SECRET)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        verify(json.loads(rendered.body), rendered.headers, SECRET)  # type: ignore[arg-type]
+        verify(json.loads(rendered.body), rendered.headers, SECRET)
 
 
 @pytest.mark.parametrize("secret", ["", [], [""], [SECRET, ""], [SECRET, None]])
