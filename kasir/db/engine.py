@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +40,15 @@ NEW_DELIVERIES = "kasir.new_deliveries"
 # Marks a connection whose transactions only read: on SQLite they take a deferred BEGIN, which
 # gives a consistent snapshot without holding the write lock.
 _READ_ONLY = "kasir_read_only"
+# Marks a connection whose write transaction must not wait for SQLite's write lock: the event
+# loop's, which would stall every request and send in flight while another connection commits
+# (WriterBusy sends the work to a thread that waits instead).
+_NO_WAIT = "kasir_no_wait"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class WriterBusy(Exception):
+    """Another connection holds SQLite's write lock, and this transaction was not to wait."""
 
 
 def _unicode_lower(value: object) -> object:
@@ -83,7 +93,7 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         # 64 MiB of page cache per connection instead of SQLite's 2 MiB: the indexes a batch of
         # matched credits touches (payments, events, deliveries) stay in memory instead of
@@ -95,10 +105,43 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(_NO_WAIT, False):
+            _begin_without_waiting(connection)
+            return
+        connection.exec_driver_sql("BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class _RollBack(Exception):
+    """Ends a lone unit's transaction with a rollback, its own exception kept in its outcome."""
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if future.done():  # the caller went away (cancelled); its change stands regardless
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+def _begin_without_waiting(connection: Connection) -> None:
+    """``BEGIN IMMEDIATE`` that fails at once with WriterBusy when the lock is taken, instead of
+    SQLite's busy handler sleeping up to ``busy_timeout`` on the calling thread."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WriterBusy(str(exc)) from exc
+        raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 _CONFLICT_RETRIES = 5
@@ -134,6 +177,7 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._inline = self.is_sqlite and not offload
         self._reader = engine.execution_options(**{_READ_ONLY: True})
+        self._no_wait = engine.execution_options(**{_NO_WAIT: True})
         self._delivery_listeners: list[Callable[[], None]] = []
         # The inline read connection of each thread that runs an event loop (a SQLite
         # connection must stay on its thread), all closed by dispose().
@@ -152,14 +196,16 @@ class Database:
         # PostgreSQL's hottest reads run on the loop (kasir.db.loop_reads), one pool per loop;
         # each is closed with its loop (aclose) or, at the latest, by dispose().
         self._loop_reads: dict[asyncio.AbstractEventLoop, LoopReads] = {}
+        # Groups waiting in a thread for the SQLite write lock (kept referenced until done).
+        self._waiting: set[asyncio.Task[None]] = set()
 
     def on_new_deliveries(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that created deliveries (from any thread)."""
         self._delivery_listeners.append(listener)
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+    def transaction(self, engine: Engine | None = None) -> Iterator[Connection]:
+        with (engine or self.engine).begin() as connection:
             try:
                 yield connection
             finally:
@@ -223,20 +269,40 @@ class Database:
         batch = self._queues.pop(loop, [])
         if not batch:
             return
-        if len(batch) == 1:
-            fn, future = batch[0]
-            try:
-                result = self.write_sync(fn)
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-            else:
-                if not future.done():
-                    future.set_result(result)
+        try:
+            outcomes = self._run_group(batch, wait=False)
+        except WriterBusy:
+            # Another connection (another process, a thread) is committing: wait for the lock
+            # in a thread, so the loop goes on serving while it waits (docs/architecture.md
+            # "Unit of work and the outbox").
+            task = loop.create_task(self._run_group_waiting(batch))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
             return
+        _settle(outcomes)
+
+    async def _run_group_waiting(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> None:
+        outcomes = await anyio.to_thread.run_sync(partial(self._run_group, batch, wait=True))
+        _settle(outcomes)
+
+    def _run_group(
+        self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], *, wait: bool
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """Run the batch's units in one transaction (each in a SAVEPOINT when there are more
+        than one) and commit; the outcome of each. Raises WriterBusy (before running anything)
+        when ``wait`` is false and the lock is taken. A failed COMMIT fails every unit."""
+        engine = self.engine if wait else self._no_wait
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            with self.transaction() as connection:
+            with self.transaction(engine) as connection:
+                if len(batch) == 1:
+                    fn, future = batch[0]
+                    try:
+                        outcomes.append((future, fn(connection), None))
+                    except Exception as exc:
+                        outcomes.append((future, None, exc))
+                        raise _RollBack from exc
+                    return outcomes
                 driver = connection.connection.dbapi_connection
                 assert driver is not None
                 for fn, future in batch:
@@ -250,18 +316,13 @@ class Database:
                     else:
                         driver.execute("RELEASE kasir_unit")
                         outcomes.append((future, result, None))
+        except WriterBusy:
+            raise
+        except _RollBack:  # a lone unit failed: its transaction rolled back, its error stands
+            return outcomes
         except Exception as exc:  # the COMMIT itself failed: nobody's change is durable
-            for _fn, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for future, result, error in outcomes:
-            if future.done():  # the caller went away (cancelled); its change stands regardless
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+            return [(future, None, exc) for _fn, future in batch]
+        return outcomes
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._inline:

@@ -102,3 +102,62 @@ def test_each_loop_runs_and_answers_its_own_units(db: Database, backend: str) ->
     finally:
         a.stop()
         b.stop()
+
+
+def test_the_loop_goes_on_while_another_connection_holds_the_write_lock(db: Database, backend: str) -> None:
+    """Another connection (here a thread; in production another process) holds SQLite's write
+    lock for a second: the loop's units wait for it in a thread, the loop keeps running
+    meanwhile, and the units then commit (or fail) as they would have inline."""
+    if backend != "sqlite":
+        pytest.skip("the inline writer is SQLite's; PostgreSQL units run in threads already")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with db.engine.connect() as conn:
+            transaction = conn.begin()  # BEGIN IMMEDIATE: the write lock
+            locked.set()
+            release.wait(3)
+            transaction.rollback()
+
+    def add(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        def unit(conn: sa.Connection) -> str:
+            conn.execute(sa.insert(merchants).values(username=name, name=name, created_at=sa.func.current_timestamp()))
+            if fail:
+                raise Boom(name)
+            return name
+
+        return unit
+
+    async def scenario() -> tuple[list[str | BaseException], str | BaseException, list[float], float]:
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert locked.wait(10)
+        loop = asyncio.get_running_loop()
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(loop.time())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        held_from = loop.time()
+        waiting = asyncio.gather(*(db.write(add(f"shop_{i}", fail=(i == 1))) for i in range(3)), return_exceptions=True)
+        lone = asyncio.gather(db.write(add("alone")), return_exceptions=True)
+        await asyncio.sleep(1.0)  # the groups are flushed at once and find the lock taken
+        release.set()
+        results = list(await waiting)
+        [alone] = await lone
+        ticker.cancel()
+        holder.join()
+        return results, alone, ticks, held_from
+
+    results, alone, ticks, held_from = asyncio.run(scenario())
+    # Had the units waited on the loop, it would not have ticked while the lock was held.
+    assert len([t for t in ticks if held_from + 0.1 < t < held_from + 0.9]) >= 10, ticks
+    assert results[0] == "shop_0"
+    assert isinstance(results[1], Boom)
+    assert results[2] == "shop_2"
+    assert alone == "alone"
+    names = db.read_sync(lambda conn: set(conn.execute(sa.select(merchants.c.username)).scalars()))
+    assert names == {"shop_0", "shop_2", "alone"}

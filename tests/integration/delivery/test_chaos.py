@@ -248,7 +248,11 @@ def test_every_misbehaving_receiver_ends_as_the_rules_say(
         for row in deliveries_here:
             got = (row.status, tuple(a.outcome for a in attempts_of[row.id]))
             assert got == (status, outcomes), (
-                f"{name}: {row.event_public_id} ended {got}, expected {(status, outcomes)}"
+                f"{name}: {row.event_public_id} ended {got}, expected {(status, outcomes)}; tries: "
+                + "; ".join(
+                    f"{a.outcome} status={a.status_code} error={a.error!r} in {a.duration_ms} ms"
+                    for a in attempts_of[row.id]
+                )
             )
             # The receiver saw exactly the tries the log shows: none lost, none after the schedule.
             assert len(requests[name][row.event_public_id]) == len(outcomes), name
