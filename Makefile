@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test faults check lint typecheck layers bench bench-api bench-matching bench-qris bench-sources clean
+.PHONY: run test faults check lint typecheck layers bench bench-api bench-drivers bench-matching bench-qris bench-sources clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -65,7 +65,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
-## bench: every DESIGN §9 benchmark side by side in one run (9–10 minutes on 2 cores): JSON in
+## bench: every benchmark with a target (docs/BENCHMARKS.md) in one run (9–10 minutes on 2 cores): JSON in
 ## benchmarks/results/, the report with its plots in docs/BENCHMARKS.md. Uses PostgreSQL and Redis
 ## on 127.0.0.1 when they answer (their cases are skipped, and the report says so, when not).
 ## BENCH_ARGS=--quick checks the whole chain in about 4 minutes.
@@ -83,6 +83,10 @@ bench-matching: $(VENV)/.installed-dev
 ## bench-qris: the QRIS engine per call, against the naive string-split converter.
 bench-qris: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/qris_bench.py $(BENCH_ARGS)
+
+## bench-drivers: PostgreSQL units of work on each candidate driver (threads, psycopg async, asyncpg).
+bench-drivers: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/driver_bench.py $(BENCH_ARGS)
 
 ## bench-sources: phone notifications ingested per second against /v1/mutations with the same credits.
 bench-sources: $(VENV)/.installed-dev
