@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test faults check lint typecheck layers bench bench-api bench-drivers bench-matching bench-qris bench-sources clean
+.PHONY: run test faults check lint typecheck layers bench bench-api bench-drivers bench-matching bench-round-trips bench-qris bench-sources clean
 
 # A stamp per dependency set, so re-running `make run` installs only when pyproject.toml changed.
 $(BIN)/python:
@@ -87,6 +87,10 @@ bench-qris: $(VENV)/.installed-dev
 ## bench-drivers: PostgreSQL units of work on each candidate driver (threads, psycopg async, asyncpg).
 bench-drivers: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/driver_bench.py $(BENCH_ARGS)
+
+## bench-round-trips: round trips to PostgreSQL per unit of work, counted on the wire (--explain lists them).
+bench-round-trips: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/round_trips.py $(BENCH_ARGS)
 
 ## bench-sources: phone notifications ingested per second against /v1/mutations with the same credits.
 bench-sources: $(VENV)/.installed-dev
