@@ -90,7 +90,7 @@ from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
 from kasir.db.migrate import upgrade
-from kasir.db.tables import deliveries, delivery_attempts
+from kasir.db.tables import deliveries, delivery_attempts, events
 from kasir.delivery.outbox import record_event
 from kasir.delivery.service import EndpointChanges, create_endpoint
 from kasir.merchants.service import authenticate, create_merchant
@@ -815,10 +815,15 @@ def run_latency(
         produced = json.loads(done.stdout)
         arrived = rx.times()
         samples = rx.samples()
+        sent = first_attempt_started(target.url)
     commits: dict[str, list[float]] = produced["commits"]  # id -> [committed at, due at]
     latencies = sorted((arrived[e] - t[0]) * 1000 for e, t in commits.items() if e in arrived)
     from_due = sorted((arrived[e] - t[1]) * 1000 for e, t in commits.items() if e in arrived)
     commit_lag = sorted((t[0] - t[1]) * 1000 for t in commits.values())
+    # Where the time from commit to arrival goes: the worker's pick-up (woken, claimed, its
+    # attempt started) and the send (sign, connect or reuse, the receiver's answer).
+    pickup = sorted((sent[e] - t[0]) * 1000 for e, t in commits.items() if e in sent)
+    send = sorted((arrived[e] - sent[e]) * 1000 for e in commits if e in sent and e in arrived)
     return {
         "database": kind,
         "topology": topology,
@@ -834,8 +839,29 @@ def run_latency(
         **percentiles(latencies),
         "from_due": percentiles(from_due),
         "commit_lag": percentiles(commit_lag),
+        "stages": {"pickup": percentiles(pickup), "send": percentiles(send)},
         "samples": check_samples(samples, seeded.secret),
     }
+
+
+def first_attempt_started(url: str) -> dict[str, float]:
+    """When the worker started each event's first attempt (``delivery_attempts.started_at``, the
+    worker's wall clock, as the producer's and the receiver's are), by event id."""
+    db = Database(build_engine(url))
+    try:
+        query = (
+            sa.select(events.c.event_id, sa.func.min(delivery_attempts.c.started_at))
+            .select_from(
+                delivery_attempts.join(deliveries, deliveries.c.id == delivery_attempts.c.delivery_id).join(
+                    events, events.c.id == deliveries.c.event_id
+                )
+            )
+            .group_by(events.c.event_id)
+        )
+        rows = db.read_sync(lambda conn: conn.execute(query).all())
+    finally:
+        db.dispose()
+    return {event_id: started.timestamp() for event_id, started in rows}
 
 
 def latency_has_target(case: dict[str, Any]) -> bool:
@@ -920,7 +946,8 @@ def print_report(report: dict[str, Any]) -> None:
         )
         target = f"p99 ≤ {P99_TARGET_MS:.0f} ms at {P99_TARGET_RATE:.0f}/s"
         columns = ("case", "events", "p50 ms", "p95 ms", "p99 ms", "max ms", "lost", target)
-        for column in (*columns, "p99 from due ms", "commit lag p99 ms", "rate/s", "process cores"):
+        stages = ("commit lag p99 ms", "pick-up p99 ms", "send p99 ms")
+        for column in (*columns, "p99 from due ms", *stages, "rate/s", "process cores"):
             latency.add_column(column, justify="left" if column == "case" else "right")
         for name, case in report["latency"].items():
             met = latency_met(case) if latency_has_target(case) else None
@@ -935,6 +962,8 @@ def print_report(report: dict[str, Any]) -> None:
                 "-" if met is None else "[green]yes[/green]" if met else "[red]no[/red]",
                 fmt(case["from_due"]["p99_ms"], ".1f"),
                 fmt(case["commit_lag"]["p99_ms"], ".1f"),
+                fmt(case["stages"]["pickup"]["p99_ms"], ".1f"),
+                fmt(case["stages"]["send"]["p99_ms"], ".1f"),
                 fmt(case["rate_achieved"]),
                 fmt(case["producer_process_cores"], ".2f"),
             )

@@ -68,6 +68,12 @@ def load(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def stage(case: dict[str, Any], name: str) -> float | None:
+    """A latency case's p99 of one stage; None for results written before stages were measured."""
+    value: float | None = case.get("stages", {}).get(name, {}).get("p99_ms")
+    return value
+
+
 def num(value: float | None, spec: str = ",.0f", unit: str = "") -> str:
     if value is None or value != value:
         return "–"
@@ -271,13 +277,15 @@ def latency_section(delivery: dict[str, Any], plots: Path, docs: Path, pressure:
         f"at {P99_TARGET_RATE:g}/s; a case meets it only if the producer also kept ≥ {RATE_KEPT:.0%} of the rate "
         "(a process that could not keep up has not shown the latency at that rate). The other rates are for "
         "information. *Commit lag* is how late commits were against their schedule: a high one means the "
-        "producing process was saturated.",
+        "producing process was saturated. *Pick-up* is from the commit to the worker starting the attempt "
+        "(woken, claimed; its `started_at`), *send* from there to the receiver's arrival (sign, send, answer): "
+        "with the commit lag, where a tail's time goes.",
         "",
         f"![latency]({rel(plots / 'latency.svg', docs)})",
         "",
-        "| database | topology | rate | rate kept | p50 ms | p95 ms | p99 ms | max ms | commit lag p99 ms | lost | "
-        f"p99 ≤ {P99_TARGET_MS:g} ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| database | topology | rate | rate kept | p50 ms | p95 ms | p99 ms | max ms | commit lag p99 ms | "
+        f"pick-up p99 ms | send p99 ms | lost | p99 ≤ {P99_TARGET_MS:g} ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     bars = []
     for case in latency.values():
@@ -290,7 +298,8 @@ def latency_section(delivery: dict[str, Any], plots: Path, docs: Path, pressure:
             f"| {DB_NAMES[case['database']]} | {topology_name(case['topology'])} | {case['rate']:g}/s | "
             f"{num(case['rate_achieved'])}/s | {num(case['p50_ms'], '.1f')} | {num(case['p95_ms'], '.1f')} | "
             f"{num(case['p99_ms'], '.1f')} | {num(case['max_ms'], '.1f')} | "
-            f"{num(case['commit_lag']['p99_ms'], '.1f')} | {case['errors']} | "
+            f"{num(case['commit_lag']['p99_ms'], '.1f')} | {num(stage(case, 'pickup'), '.1f')} | "
+            f"{num(stage(case, 'send'), '.1f')} | {case['errors']} | "
             f"{'–' if met is None else verdict(met)} |"
         )
         label = f"{DB_NAMES[case['database']]}, {'in-process' if case['topology'] == 'in-process' else 'worker'}"
