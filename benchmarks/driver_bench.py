@@ -52,6 +52,7 @@ from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import await_only as sa_await_only
 
 from kasir.db import tables
 from kasir.db.engine import PG_POOL_SIZE
@@ -438,7 +439,44 @@ class SqlAlchemyAsyncpg(Variant):
         await self.engine.dispose()
 
 
-VARIANTS: tuple[type[Variant], ...] = (SqlAlchemyThreads, PsycopgAsync, Asyncpg, AsyncpgGreenlet, SqlAlchemyAsyncpg)
+class SaAsyncpgDirect(SqlAlchemyAsyncpg):
+    """SQLAlchemy's asyncio extension for the transaction (its pool, BEGIN, COMMIT, run_sync's
+    greenlet), the statements straight on the asyncpg connection under it: what Kasir's
+    Statement path would do there, with SQLAlchemy's Core still at hand for the cold paths."""
+
+    name = "sa-asyncpg-direct"
+
+    def _unit(self, conn: sa.Connection, merchant_id: int) -> None:
+        adapted = conn.connection.dbapi_connection
+        raw = adapted._connection  # type: ignore[union-attr]
+        create_payment_unit(SaAwaitBridge(raw, self.compiled), merchant_id)
+
+    def _check(self, conn: sa.Connection, params: dict[str, Any]) -> None:
+        raw = conn.connection.dbapi_connection._connection  # type: ignore[union-attr]
+        statement = self.compiled["by_invoice"]
+        sa_await_only(raw.fetchrow(statement.sql, *[params[n] for n in statement.names]))
+
+
+class SaAwaitBridge(Executor):
+    def __init__(self, conn: Any, compiled: dict[str, Compiled]) -> None:
+        self.conn, self.compiled = conn, compiled
+
+    def rows(self, name: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        statement = self.compiled[name]
+        rows: Sequence[Sequence[Any]] = sa_await_only(
+            self.conn.fetch(statement.sql, *[params[n] for n in statement.names])
+        )
+        return rows
+
+
+VARIANTS: tuple[type[Variant], ...] = (
+    SqlAlchemyThreads,
+    PsycopgAsync,
+    Asyncpg,
+    AsyncpgGreenlet,
+    SqlAlchemyAsyncpg,
+    SaAsyncpgDirect,
+)
 
 
 # --- the run ----------------------------------------------------------------------------------------
