@@ -105,44 +105,42 @@ class CountingProxy:
         server_reader, server_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
         prepared: dict[bytes, str] = {}
 
-        async def note_queries() -> None:
-            # The client's first message (startup) has no type byte; every later one has.
+        async def relay(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Callable[[bytes, bytes], None]
+        ) -> None:
+            """Pass typed messages on, showing each to ``seen`` (kind, body) first."""
+            try:
+                while True:
+                    header = await reader.readexactly(5)
+                    kind, length = header[:1], struct.unpack("!I", header[1:])[0]
+                    body = await reader.readexactly(length - 4)
+                    with self._lock:
+                        seen(kind, body)
+                    writer.write(header + body)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        def count(kind: bytes, _body: bytes) -> None:
+            if kind == b"Z":
+                self.count += 1
+
+        async def from_client() -> None:
+            # The client's first message (startup) has no type byte; every later one has. The
+            # server's are typed from the first byte (no SSL or GSS negotiation: both are
+            # disabled in the URL Kasir is given).
             try:
                 header = await client_reader.readexactly(4)
                 startup = await client_reader.readexactly(struct.unpack("!I", header)[0] - 4)
-                server_writer.write(header + startup)
-                while True:
-                    header = await client_reader.readexactly(5)
-                    kind, length = header[:1], struct.unpack("!I", header[1:])[0]
-                    body = await client_reader.readexactly(length - 4)
-                    with self._lock:
-                        self._note(kind, body, prepared)
-                    server_writer.write(header + body)
-                    await server_writer.drain()
             except (asyncio.IncompleteReadError, ConnectionError):
-                pass
-            finally:
                 server_writer.close()
+                return
+            server_writer.write(header + startup)
+            await relay(client_reader, server_writer, lambda kind, body: self._note(kind, body, prepared))
 
-        async def count_replies() -> None:
-            # The server's stream is typed messages from the first byte (no SSL or GSS
-            # negotiation: both are disabled in the URL Kasir is given).
-            try:
-                while True:
-                    header = await server_reader.readexactly(5)
-                    kind, length = header[:1], struct.unpack("!I", header[1:])[0]
-                    body = await server_reader.readexactly(length - 4)
-                    if kind == b"Z":
-                        with self._lock:
-                            self.count += 1
-                    client_writer.write(header + body)
-                    await client_writer.drain()
-            except (asyncio.IncompleteReadError, ConnectionError):
-                pass
-            finally:
-                client_writer.close()
-
-        await asyncio.gather(note_queries(), count_replies(), return_exceptions=True)
+        await asyncio.gather(from_client(), relay(server_reader, client_writer, count), return_exceptions=True)
 
 
 def through(proxy: CountingProxy, url: str) -> str:

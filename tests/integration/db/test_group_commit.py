@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -17,20 +18,23 @@ class Boom(Exception):
     pass
 
 
+def add(name: str, fail: bool = False) -> Callable[[sa.Connection], str]:
+    """A unit that adds a merchant called ``name``, and then raises Boom when ``fail``."""
+
+    def unit(conn: sa.Connection) -> str:
+        conn.execute(sa.insert(merchants).values(username=name, name=name, created_at=sa.func.current_timestamp()))
+        if fail:
+            raise Boom(name)
+        return name
+
+    return unit
+
+
 def test_units_share_a_commit_and_a_failing_unit_rolls_back_alone(db: Database, backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("group commit is for the inline SQLite writer; PostgreSQL runs units concurrently")
     commits = []
     sa.event.listen(db.engine, "commit", lambda _conn: commits.append(1))
-
-    def add(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
-        def unit(conn: sa.Connection) -> str:
-            conn.execute(sa.insert(merchants).values(username=name, name=name, created_at=sa.func.current_timestamp()))
-            if fail:
-                raise Boom(name)
-            return name
-
-        return unit
 
     async def scenario() -> list[str | BaseException]:
         units = [add(f"shop_{i}", fail=(i == 3)) for i in range(8)]
@@ -118,15 +122,6 @@ def test_the_loop_goes_on_while_another_connection_holds_the_write_lock(db: Data
             locked.set()
             release.wait(3)
             transaction.rollback()
-
-    def add(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
-        def unit(conn: sa.Connection) -> str:
-            conn.execute(sa.insert(merchants).values(username=name, name=name, created_at=sa.func.current_timestamp()))
-            if fail:
-                raise Boom(name)
-            return name
-
-        return unit
 
     async def scenario() -> tuple[list[str | BaseException], str | BaseException, list[float], float]:
         holder = threading.Thread(target=hold_the_lock)
