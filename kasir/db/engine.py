@@ -196,8 +196,11 @@ class Database:
         # PostgreSQL's hottest reads run on the loop (kasir.db.loop_reads), one pool per loop;
         # each is closed with its loop (aclose) or, at the latest, by dispose().
         self._loop_reads: dict[asyncio.AbstractEventLoop, LoopReads] = {}
-        # Groups waiting in a thread for the SQLite write lock (kept referenced until done).
-        self._waiting: set[asyncio.Task[None]] = set()
+        # The last group of each loop waiting in a thread for SQLite's write lock: the loop's
+        # later groups queue behind it until it is done.
+        self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def on_new_deliveries(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every commit that created deliveries (from any thread)."""
@@ -269,19 +272,34 @@ class Database:
         batch = self._queues.pop(loop, [])
         if not batch:
             return
-        try:
-            outcomes = self._run_group(batch, wait=False)
-        except WriterBusy:
-            # Another connection (another process, a thread) is committing: wait for the lock
-            # in a thread, so the loop goes on serving while it waits (docs/architecture.md
-            # "Unit of work and the outbox").
-            task = loop.create_task(self._run_group_waiting(batch))
-            self._waiting.add(task)
-            task.add_done_callback(self._waiting.discard)
-            return
-        _settle(outcomes)
+        behind = self._waiting.get(loop)
+        if behind is None:
+            try:
+                outcomes = self._run_group(batch, wait=False)
+            except WriterBusy:
+                pass
+            else:
+                _settle(outcomes)
+                return
+        # Another connection (another process, a thread) is committing: wait for the lock in a
+        # thread, so the loop goes on serving meanwhile (docs/architecture.md "Unit of work and
+        # the outbox"); and in turn, behind a group already waiting, so that the loop's next
+        # groups, which would find the lock free first, cannot overtake it indefinitely.
+        task = loop.create_task(self._run_group_waiting(batch, behind))
+        self._waiting[loop] = task
+        task.add_done_callback(partial(self._lane_done, loop))
 
-    async def _run_group_waiting(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> None:
+    def _lane_done(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        if self._waiting.get(loop) is task:
+            del self._waiting[loop]
+
+    async def _run_group_waiting(
+        self,
+        batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]],
+        behind: asyncio.Task[None] | None,
+    ) -> None:
+        if behind is not None:
+            await asyncio.wait([behind])
         outcomes = await anyio.to_thread.run_sync(partial(self._run_group, batch, wait=True))
         _settle(outcomes)
 

@@ -156,3 +156,43 @@ def test_the_loop_goes_on_while_another_connection_holds_the_write_lock(db: Data
     assert alone == "alone"
     names = db.read_sync(lambda conn: set(conn.execute(sa.select(merchants.c.username)).scalars()))
     assert names == {"shop_0", "shop_2", "alone"}
+
+
+def test_a_unit_waiting_for_the_lock_is_not_overtaken_by_the_loops_later_units(db: Database, backend: str) -> None:
+    """Once the lock is free, the loop's next unit would find it first (the waiting thread is
+    asleep in SQLite's busy handler): it queues behind the waiting one instead, so a busy loop
+    cannot keep a waiting unit out until its busy timeout."""
+    if backend != "sqlite":
+        pytest.skip("the inline writer is SQLite's; PostgreSQL units run in threads already")
+    locked, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def hold_the_lock() -> None:
+        with db.engine.connect() as conn:
+            transaction = conn.begin()
+            locked.set()
+            release.wait(5)
+            transaction.rollback()
+
+    def noting(name: str) -> Callable[[sa.Connection], str]:
+        unit = add(name)
+
+        def noted(conn: sa.Connection) -> str:
+            ran.append(name)
+            return unit(conn)
+
+        return noted
+
+    async def scenario() -> list[str]:
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert locked.wait(10)
+        first = asyncio.ensure_future(db.write(noting("first")))
+        await asyncio.sleep(0.5)  # it waits in a thread, its busy handler backing off
+        release.set()
+        holder.join()
+        second = await db.write(noting("second"))
+        return [await first, second]
+
+    assert asyncio.run(scenario()) == ["first", "second"]
+    assert ran == ["first", "second"]
