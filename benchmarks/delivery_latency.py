@@ -9,8 +9,8 @@ JSON result from stdout. How a payment is marked paid (``paid_by`` in the spec):
   ``payment.paid`` event and delivery written, one transaction per credit;
 - ``event``: only the outbox write, ``kasir.delivery.outbox.record_event(type="payment.paid")``.
 
-Either is committed with ``Database.write`` as an API request commits (SQLite inline on the event
-loop with group commit, PostgreSQL in a database thread), each payment in a task of its own, as
+Either is committed with ``Database.unit`` as ``POST /v1/mutations`` commits (SQLite inline on the
+event loop with group commit, PostgreSQL on the loop over asyncpg), each payment in a task of its own, as
 concurrent requests would. The event's start is the moment ``Database`` calls its delivery
 listeners, right after its commit; the receiver notes its arrival with the same clock
 (``time.time()``, same machine).
@@ -44,12 +44,12 @@ from typing import Any
 import anyio.to_thread
 import sqlalchemy as sa
 import uvloop
-from sqlalchemy import Connection
 
 from kasir import secrets_at_rest
 from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db.engine import Database, build_engine
+from kasir.db.statements import Conn
 from kasir.db.tables import events
 from kasir.delivery.outbox import record_event
 from kasir.payments.matching import ingest
@@ -74,7 +74,7 @@ async def produce(db: Database, settings: Settings, spec: dict[str, Any]) -> dic
         raise SystemExit(f"paid_by mutation needs {total} pending payments, got {len(finals)}")
     reporter = Reporter(mode="test", merchant_id=spec["merchant_id"], source="bench")
 
-    def record(conn: Connection) -> str:
+    def record(conn: Conn) -> str:
         return record_event(
             conn,
             merchant_id=spec["merchant_id"],
@@ -85,12 +85,12 @@ async def produce(db: Database, settings: Settings, spec: dict[str, Any]) -> dic
             payment_id=spec["payment_id"],
         )
 
-    def pay(i: int) -> Callable[[Connection], str]:
+    def pay(i: int) -> Callable[[Conn], str]:
         # The payment's id for now: its event id is looked up once the run is over, so the
         # lookup costs nothing inside the measured loop.
         credit = Credit("qris", finals[i], f"LATENCY-{i:07d}")
 
-        def write(conn: Connection) -> str:
+        def write(conn: Conn) -> str:
             [outcome] = ingest(conn, reporter, [credit], settings, utcnow())
             if outcome.mutation["status"] != "matched":
                 # Not SystemExit: SQLite's group commit catches Exception to roll back one unit.
@@ -100,23 +100,31 @@ async def produce(db: Database, settings: Settings, spec: dict[str, Any]) -> dic
         return write
 
     # Database calls its delivery listeners right after a commit that created deliveries (the
-    # worker's wake-up is one), in the thread that committed: each unit of work notes its key
-    # under its thread, and the next listener call in that thread is its commit time. (On SQLite
-    # a group commit makes several units durable at once: they all get that one time.)
-    in_thread: dict[int, list[str]] = {}
+    # worker's wake-up is one), where it committed: in the task that ran the unit on the event
+    # loop (PostgreSQL, Database.unit), else in the thread (a database thread; SQLite's group
+    # commit, which makes several units durable at once: they all get that one time). Each unit
+    # notes its key under that place, and the next listener call there is its commit time.
+    in_place: dict[object, list[str]] = {}
     stamps: dict[str, float] = {}
+
+    def place() -> object:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # a database thread: no loop
+            task = None
+        return task if task is not None else threading.get_ident()
 
     def on_commit() -> None:
         now = time.time()
-        for key in in_thread.pop(threading.get_ident(), []):
+        for key in in_place.pop(place(), []):
             stamps.setdefault(key, now)
 
     db.on_new_deliveries(on_commit)
 
-    def noted(fn: Callable[[Connection], str]) -> Callable[[Connection], str]:
-        def unit(conn: Connection) -> str:
+    def noted(fn: Callable[[Conn], str]) -> Callable[[Conn], str]:
+        def unit(conn: Conn) -> str:
             key = fn(conn)
-            in_thread.setdefault(threading.get_ident(), []).append(key)
+            in_place.setdefault(place(), []).append(key)
             return key
 
         return unit
@@ -131,9 +139,9 @@ async def produce(db: Database, settings: Settings, spec: dict[str, Any]) -> dic
 
     async def one(i: int) -> None:
         nonlocal unstamped
-        # Through Database.write as an API request writes (inline with group commit on SQLite, a
-        # database thread on PostgreSQL), retrying conflicts as POST /v1/mutations does.
-        key = await db.write(noted(pay(i) if by_mutation else record), retry_conflicts=True)
+        # Through Database.unit as POST /v1/mutations writes (inline with group commit on SQLite,
+        # on the event loop over asyncpg on PostgreSQL), retrying conflicts as it does.
+        key = await db.unit(noted(pay(i) if by_mutation else record), retry_conflicts=True)
         if key not in stamps:  # no listener call: should not happen; counted in the result
             stamps[key], unstamped = time.time(), unstamped + 1
         if i < warmup:

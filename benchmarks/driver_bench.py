@@ -21,8 +21,8 @@ included, divided by the units done): PostgreSQL runs on the same two cores, so 
 shared with it, while CPU per unit is what the API's and the worker's processes pay. Each round
 runs every variant once, in turn, so a change of load on the machine shows as a spread between
 rounds rather than as a difference between variants; ratios are against ``sa-threads`` in the same
-round, which is today's design for ``create``; today's ``check`` on PostgreSQL is the
-``psycopg-async`` variant (kasir.db.loop_reads).
+round, the design of ``create`` before this benchmark chose asyncpg (``check`` was then the
+``psycopg-async`` variant); Kasir now runs ``asyncpg-greenlet`` (kasir.db.loop).
 """
 
 from __future__ import annotations
@@ -271,11 +271,11 @@ class SqlAlchemyThreads(Variant):
 class PsycopgAsync(Variant):
     """psycopg's AsyncConnection on the loop (a fixed set of connections, one unit on each)."""
 
-    name = "psycopg-async"  # check: today's design (kasir.db.loop_reads)
+    name = "psycopg-async"  # check: the design before asyncpg (kasir.db.loop)
 
     async def start(self, url: str, size: int) -> None:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        # Autocommit, as kasir.db.loop_reads has them: a lone SELECT needs no transaction, and
+        # Autocommit, as check-payment had them before asyncpg: a lone SELECT needs no transaction, and
         # a unit opens one with transaction() (BEGIN ... COMMIT).
         self.idle = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(size)]
         self.slots = asyncio.Semaphore(size)

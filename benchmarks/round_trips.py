@@ -251,13 +251,20 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
 
             lease = timedelta(seconds=60)
             claimed: list[list[queue.Job]] = []
+            # The worker's units run as the worker runs them: Database.unit on an event loop
+            # (on PostgreSQL over asyncpg, kasir.db.loop), one loop for every run.
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, daemon=True).start()
+
+            def on_loop(fn: Callable[[Any], Any], *, single: bool = False) -> Any:
+                return asyncio.run_coroutine_threadsafe(db.unit(fn, single=single), loop).result()
 
             def release(_n: int) -> None:
                 db.write_sync(queue.release_all_claims)
 
             def claim(_n: int) -> None:
                 now = utcnow()
-                claimed.append(db.write_sync(lambda conn: queue.claim(conn, now, 100, lease)))
+                claimed.append(on_loop(lambda conn: queue.claim(conn, now, 100, lease), single=True))
 
             name = "worker: claim 100 due deliveries"
             figures[name] = per_unit(proxy, name, claim, args.repeat, setup=release)
@@ -287,10 +294,12 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
                     )
                     for job in jobs
                 ]
-                db.write_sync(lambda conn: queue.record(conn, outcomes, now))
+                on_loop(lambda conn: queue.record(conn, outcomes, now))
 
             name = f"worker: record {len(jobs)} outcomes"
             figures[name] = per_unit(proxy, name, record, args.repeat)
+            asyncio.run_coroutine_threadsafe(db.aclose(), loop).result()
+            loop.call_soon_threadsafe(loop.stop)
         finally:
             db.dispose()
     return figures

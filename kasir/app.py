@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, database: Database | None = None, backgrou
             if runner is not None:
                 await runner.stop()
             if worker_db is not None:
+                await worker_db.aclose()
                 worker_db.dispose()
             for each in (limiter, auth_failures, public_limiter):
                 await each.close()

@@ -5,16 +5,18 @@ created the resource, so a crash never leaves one without the other."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, delete, select
 
+from kasir.db import statements
 from kasir.db.engine import Database
+from kasir.db.statements import Conn, Statement, insert_for, insertable_columns
 from kasir.db.tables import idempotency_keys
 from kasir.errors import Conflict, InvalidRequest
 from kasir.merchants.service import Principal
@@ -24,6 +26,12 @@ MAX_KEY_LENGTH = 255
 
 class IdempotencyRace(Exception):
     """Another request with the same key committed first; roll back and answer its response."""
+
+
+class _StoredRow(TypedDict):
+    fingerprint: str
+    status_code: int
+    response: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,52 +56,58 @@ def fingerprint(path: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def replay(conn: Connection, principal: Principal, key: str, request_fingerprint: str) -> StoredResponse | None:
-    row = conn.execute(
-        select(
-            idempotency_keys.c.fingerprint,
-            idempotency_keys.c.status_code,
-            idempotency_keys.c.response,
-        ).where(
-            idempotency_keys.c.merchant_id == principal.merchant_id,
-            idempotency_keys.c.mode == principal.mode,
-            idempotency_keys.c.key == key,
-        )
-    ).first()
+STORED: Statement[_StoredRow] = Statement(
+    select(idempotency_keys.c.fingerprint, idempotency_keys.c.status_code, idempotency_keys.c.response).where(
+        *(idempotency_keys.c[name] == bindparam(name) for name in ("merchant_id", "mode", "key"))
+    ),
+    name="idempotency_stored",
+)
+REMEMBER: Statement[dict[str, int]] = Statement(
+    lambda dialect: insert_for(dialect, idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.id),
+    column_keys=insertable_columns(idempotency_keys),
+    name="idempotency_remember",
+)
+
+
+def _owner(principal: Principal, key: str) -> dict[str, Any]:
+    return {"merchant_id": principal.merchant_id, "mode": principal.mode, "key": key}
+
+
+def _answer(row: _StoredRow | None, request_fingerprint: str) -> StoredResponse | None:
     if row is None:
         return None
-    if row.fingerprint != request_fingerprint:
+    if not hmac.compare_digest(row["fingerprint"], request_fingerprint):
         raise Conflict(
             "this Idempotency-Key was already used with a different request",
             code="idempotency_key_reused",
         )
-    return StoredResponse(row.status_code, json.loads(row.response))
+    return StoredResponse(row["status_code"], json.loads(row["response"]))
+
+
+def replay(conn: Conn, principal: Principal, key: str, request_fingerprint: str) -> StoredResponse | None:
+    return _answer(statements.first(conn, STORED, _owner(principal, key)), request_fingerprint)
 
 
 def remember(
-    conn: Connection,
+    conn: Conn,
     principal: Principal,
     key: str,
     request_fingerprint: str,
     response: StoredResponse,
     now: datetime,
 ) -> None:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = conn.execute(
-        dialect_insert(idempotency_keys)
-        .values(
-            merchant_id=principal.merchant_id,
-            mode=principal.mode,
-            key=key,
-            fingerprint=request_fingerprint,
-            status_code=response.status_code,
-            response=json.dumps(response.body, separators=(",", ":")),
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(idempotency_keys.c.id)
-    ).first()
-    if inserted is None:
+    inserted = statements.scalars(
+        conn,
+        REMEMBER,
+        {
+            **_owner(principal, key),
+            "fingerprint": request_fingerprint,
+            "status_code": response.status_code,
+            "response": json.dumps(response.body, separators=(",", ":")),
+            "created_at": now,
+        },
+    )
+    if not inserted:
         raise IdempotencyRace(key)
 
 
@@ -111,16 +125,18 @@ async def respond_once(
     path: str,
     params: dict[str, Any],
     now: datetime,
-    produce: Callable[[Connection], StoredResponse],
+    produce: Callable[[Any], StoredResponse],
+    *,
+    on_loop: bool = False,
 ) -> StoredResponse:
     """Run ``produce`` in one transaction, at most once per ``Idempotency-Key`` (when the
     request has one): the same key and request answer the first response again, the same key
     with another request is a 409, and a concurrent twin that commits first is answered with its
-    response."""
+    response. ``on_loop``: ``produce`` runs only kasir.db.statements (``Database.unit``)."""
     key = check_key(raw_key) if raw_key is not None else None
     request_fingerprint = fingerprint(path, params) if key is not None else ""
 
-    def unit(conn: Connection) -> StoredResponse:
+    def unit(conn: Conn) -> StoredResponse:
         if key is not None:
             stored = replay(conn, principal, key, request_fingerprint)
             if stored is not None:
@@ -131,10 +147,10 @@ async def respond_once(
         return response
 
     try:
-        return await db.write(unit)
+        return await (db.unit(unit) if on_loop else db.write(unit))
     except IdempotencyRace:
         # A concurrent request with this key won; ours rolled back. Answer what it answered.
         assert key is not None
-        stored = await db.read(lambda conn: replay(conn, principal, key, request_fingerprint))
+        stored = _answer(await db.fetch_one(STORED, _owner(principal, key)), request_fingerprint)
         assert stored is not None
         return stored

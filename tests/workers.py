@@ -25,7 +25,13 @@ class RunningWorker:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        self._loop.run_until_complete(self.worker.run())
+        self._loop.run_until_complete(self._work())
+
+    async def _work(self) -> None:
+        try:
+            await self.worker.run()
+        finally:
+            await self.db.aclose()  # its loop's PostgreSQL connections (kasir.db.loop)
 
     def __enter__(self) -> RunningWorker:
         self._thread.start()

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from kasir.db.loop import DatabaseUnreachable
 from kasir.errors import KasirError, RateLimited
 
 log = logging.getLogger("kasir.api")
@@ -128,6 +129,8 @@ def unavailable(exc: BaseException) -> tuple[str, str] | None:
             return "storage_full", "the server's disk is full: nothing was stored; retry later"
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
             return "storage_full", "the server's disk is full: nothing was stored; retry later"
+        if isinstance(cause, DatabaseUnreachable):
+            return "database_unavailable", "the database cannot be reached: nothing was stored; retry later"
         if isinstance(cause, psycopg.OperationalError):
             sqlstate = cause.sqlstate
             if sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:

@@ -138,7 +138,7 @@ def worker(
     db = open_database(settings, create=create)
     # The delivery worker's own: its commits skip the fsync (kasir.db.engine.build_engine), so on
     # SQLite running them on the loop costs less than the hop to a thread (measured in
-    # benchmarks/); PostgreSQL round trips go to threads.
+    # benchmarks/); on PostgreSQL its units run on the loop too, over asyncpg (kasir.db.loop).
     worker_db = Database(build_engine(settings.resolved_database_url, bookkeeping=True))
 
     async def main() -> None:
@@ -148,7 +148,11 @@ def worker(
             loop.add_signal_handler(signum, background.request_stop)
         console.print(f"[bold]Kasir worker[/bold] delivering from {safe_url(settings)}")
         console.print(f"  background duties  {', '.join(background.names)}", highlight=False)
-        await background.run()
+        try:
+            await background.run()
+        finally:
+            await worker_db.aclose()
+            await db.aclose()
 
     import uvloop
 

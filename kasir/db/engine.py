@@ -2,7 +2,9 @@
 
 SQLite is the embedded default: WAL (readers never wait for the writer), foreign keys on, and
 write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of
-deadlocking when a read lock is upgraded. PostgreSQL is used through psycopg 3.
+deadlocking when a read lock is upgraded. PostgreSQL is used through SQLAlchemy and psycopg 3 on
+worker threads, and for the hot units of work and reads on the event loop through asyncpg
+(kasir.db.loop).
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ from sqlalchemy import Connection, Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from kasir.db.loop_reads import LoopReads
+from kasir.db import loop
+from kasir.db.loop import LoopPool, NeedsThread
 from kasir.db.statements import R, Statement
 from kasir.private_files import create_private_file, tighten
 
 T = TypeVar("T")
 
 PG_POOL_SIZE = 20
-# Connections per event loop for the reads that run on the loop (kasir.db.loop_reads): each
-# query is one short round trip, so a few serve many concurrent requests.
-LOOP_READS_SIZE = 8
+# asyncpg connections per event loop (kasir.db.loop): a unit holds one for a few round trips, a
+# lone read for one, so these serve the many concurrent requests of one process.
+LOOP_POOL_SIZE = 16
 
 # Set on a connection whose transaction created deliveries (kasir.delivery.outbox).
 NEW_DELIVERIES = "kasir.new_deliveries"
@@ -45,6 +48,8 @@ _READ_ONLY = "kasir_read_only"
 # (WriterBusy sends the work to a thread that waits instead).
 _NO_WAIT = "kasir_no_wait"
 BUSY_TIMEOUT_MS = 30_000
+# Marks the engine of build_engine(bookkeeping=True).
+_BOOKKEEPING = "kasir_bookkeeping"
 
 
 class WriterBusy(Exception):
@@ -71,7 +76,9 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", bookkeeping: boo
         # A fixed pool, no overflow: overflow connections are closed when returned, and under
         # load that meant a new PostgreSQL session every few requests. Database caps its threads
         # at this size so nobody waits for a connection that will never come.
-        return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=0, pool_pre_ping=True, connect_args=connect_args)
+        pg = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=0, pool_pre_ping=True, connect_args=connect_args)
+        # The mark tells Database to open its loop connections (kasir.db.loop) the same way.
+        return pg.execution_options(**{_BOOKKEEPING: True}) if bookkeeping else pg
     if bookkeeping:
         sqlite_synchronous = "NORMAL"
 
@@ -156,7 +163,9 @@ def is_conflict(exc: Exception) -> bool:
     """A deadlock or serialization failure, or ``RetryTransaction``: rolled back, may be retried."""
     if isinstance(exc, RetryTransaction):
         return True
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
+    # SQLAlchemy wraps psycopg's error (``orig``); asyncpg's is raised as it is.
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return sqlstate in ("40P01", "40001")
 
 
 class Database:
@@ -193,9 +202,13 @@ class Database:
         self._threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
             weakref.WeakKeyDictionary()
         )
-        # PostgreSQL's hottest reads run on the loop (kasir.db.loop_reads), one pool per loop;
+        # PostgreSQL's hot units and reads run on the loop (kasir.db.loop), one pool per loop;
         # each is closed with its loop (aclose) or, at the latest, by dispose().
-        self._loop_reads: dict[asyncio.AbstractEventLoop, LoopReads] = {}
+        self._loop_pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._loop_dialect = loop.loop_dialect()
+        # The units that left the loop for a thread (NeedsThread), by name: a hot path that shows
+        # here has a statement to convert (tests hold the hot paths to none).
+        self.thread_fallbacks: dict[str, int] = {}
         # The last group of each loop waiting in a thread for SQLite's write lock: the loop's
         # later groups queue behind it until it is done.
         self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
@@ -385,24 +398,58 @@ class Database:
     async def fetch_one(self, statement: Statement[R], params: Mapping[str, Any]) -> R | None:
         if self._inline:
             return self.fetch_one_sync(statement, params)
-        if self.engine.dialect.name != "postgresql":
+        if self.is_sqlite:
             work = partial(self.fetch_one_sync, statement, params)
             return await anyio.to_thread.run_sync(work, limiter=self._limiter())
-        loop = asyncio.get_running_loop()
-        reads = self._loop_reads.get(loop)
-        if reads is None:
-            conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            reads = self._loop_reads[loop] = LoopReads(conninfo, LOOP_READS_SIZE)
-        plan = statement.plan(self.engine.dialect)
-        row = await reads.fetch_one(plan.sql, plan.parameters(params))
+        plan = statement.plan(self._loop_dialect)
+        row = await self._loop_pool().fetch_row(plan.sql, plan.parameters(params))
         return None if row is None else cast(R, plan.record(row))
 
+    # -- units of work on the event loop (PostgreSQL, kasir.db.loop) ----------------------------
+
+    async def unit(self, fn: Callable[[Any], T], *, retry_conflicts: bool = False, single: bool = False) -> T:
+        """``write`` for a unit whose statements are kasir.db.statements: on PostgreSQL it runs on
+        the event loop over asyncpg (``fn`` gets a LoopConnection), with no thread; on SQLite
+        exactly as ``write``. A unit that calls SQLAlchemy's ``execute`` on the loop runs again
+        on a thread (``thread_fallbacks`` counts it), from the start: nothing of it committed.
+        ``single``: ``fn`` makes one statement, which PostgreSQL runs without BEGIN and COMMIT
+        (one round trip instead of three; a statement is atomic by itself)."""
+        if self.is_sqlite:
+            return await self.write(fn, retry_conflicts=retry_conflicts)
+        pool = self._loop_pool()
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                result, info = await pool.transaction(fn, self._loop_dialect, single=single)
+            except NeedsThread:
+                name = getattr(fn, "__qualname__", repr(fn))
+                self.thread_fallbacks[name] = self.thread_fallbacks.get(name, 0) + 1
+                return await self.write(fn, retry_conflicts=retry_conflicts)
+            except Exception as exc:
+                if not retry_conflicts or attempt == _CONFLICT_RETRIES - 1 or not is_conflict(exc):
+                    raise
+                continue
+            if info.get(NEW_DELIVERIES):
+                for listener in self._delivery_listeners:
+                    listener()
+            return result
+        raise AssertionError("unreachable")
+
+    def _loop_pool(self) -> LoopPool:
+        running = asyncio.get_running_loop()
+        pool = self._loop_pools.get(running)
+        if pool is None:
+            dsn, settings = loop.asyncpg_dsn(self.engine.url)
+            if self.engine.get_execution_options().get(_BOOKKEEPING, False):
+                settings["synchronous_commit"] = "off"
+            pool = self._loop_pools[running] = LoopPool(dsn, LOOP_POOL_SIZE, server_settings=settings)
+        return pool
+
     async def aclose(self) -> None:
-        """Close what belongs to the running loop (its read connections): for a loop that is
-        ending while the Database lives on (an app shut down, the Database shared)."""
-        reads = self._loop_reads.pop(asyncio.get_running_loop(), None)
-        if reads is not None:
-            await reads.aclose()
+        """Close what belongs to the running loop (its connections): for a loop that is ending
+        while the Database lives on (an app shut down, the Database shared)."""
+        pool = self._loop_pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """At most as many database threads as the pool has connections (PostgreSQL), or a few
@@ -414,9 +461,9 @@ class Database:
         return limiter
 
     def dispose(self) -> None:
-        for reads in self._loop_reads.values():
-            reads.close_now()
-        self._loop_reads.clear()
+        for pool in self._loop_pools.values():
+            pool.terminate()
+        self._loop_pools.clear()
         for connection in self._loop_connections.values():
             connection.close()
         self._loop_connections.clear()

@@ -42,6 +42,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import FromClause, FromGrouping, ReturnsRows, TableValuedAlias
 from sqlalchemy.types import NullType, TypeEngine
 
+from kasir.db.loop import LoopConnection, NeedsThread
 from kasir.db.types import ValueList
 
 R = TypeVar("R", bound=Mapping[str, Any])
@@ -122,12 +123,12 @@ def array(name: str, item: TypeEngine[Any]) -> ColumnElement[Any]:
     return _Array(name, item)
 
 
-def unnest(table: Table, columns: Sequence[str], *, name: str) -> TableValuedAlias:
+def unnest(table: Table, columns: Sequence[str], *, name: str, prefix: str = "") -> TableValuedAlias:
     """PostgreSQL: rows given as one array parameter per column of ``table`` (each bound by the
-    column's name), as a FROM ``unnest(CAST(:a AS T[]), …) AS name(a, …)``: a thousand rows in
-    a statement with a placeholder per column, not per value (psycopg parses every placeholder
-    each time, and caches only short queries)."""
-    arrays = func.unnest(*(_Array(column, table.c[column].type) for column in columns))
+    column's name, after ``prefix``), as a FROM ``unnest(CAST(:a AS T[]), …) AS name(a, …)``: a
+    thousand rows in a statement with a placeholder per column, not per value (psycopg parses
+    every placeholder each time, and caches only short queries)."""
+    arrays = func.unnest(*(_Array(prefix + column, table.c[column].type) for column in columns))
     return arrays.table_valued(*columns).render_derived(name=name)
 
 
@@ -246,16 +247,18 @@ class Statement(Generic[R]):
         self._build = construct
         self._column_keys = None if column_keys is None else list(column_keys)
         self._binary = binary
-        self._plans: dict[str, Plan] = {}
+        # By backend and driver: psycopg takes named placeholders, asyncpg numbered ones.
+        self._plans: dict[tuple[str, str], Plan] = {}
         self.name = name
 
     def construct(self, dialect: str) -> ClauseElement:
         return self._build if isinstance(self._build, ClauseElement) else self._build(dialect)
 
     def plan(self, dialect: Dialect) -> Plan:
-        plan = self._plans.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[dialect.name] = self._compile(dialect)
+            plan = self._plans[key] = self._compile(dialect)
         return plan
 
     def _compile(self, dialect: Dialect) -> Plan:
@@ -301,49 +304,69 @@ def _result_plan(
     return names, tuple(results)
 
 
+# A unit's connection: SQLAlchemy's (a transaction on a thread, or inline SQLite), or the
+# event loop's over asyncpg (kasir.db.loop), whose statements are compiled for that driver.
+Conn = Connection | LoopConnection
+
+
+def on_sqlalchemy(conn: Conn) -> Connection:
+    """``conn`` for a cold branch of a hot unit that runs SQLAlchemy's own execution: on the
+    event loop (a LoopConnection) the whole unit starts again on a thread (kasir.db.loop)."""
+    if isinstance(conn, LoopConnection):
+        raise NeedsThread("a branch of this unit runs SQLAlchemy's execution")
+    return conn
+
+
 def _cursor(conn: Connection) -> Any:
     driver = conn.connection.dbapi_connection
     assert driver is not None
     return driver.cursor()
 
 
-def rows(conn: Connection, statement: Statement[R], params: Params) -> list[R]:
+def _fetch(conn: Conn, plan: Plan, params: Params) -> Sequence[Sequence[Any]]:
+    """Every row of ``plan`` run with ``params`` (none for a statement that returns none)."""
+    if isinstance(conn, LoopConnection):
+        return conn.fetch(plan.sql, plan.parameters(params))
+    cursor = _cursor(conn)
+    try:
+        cursor.execute(plan.sql, plan.parameters(params))
+        return cast(Sequence[Sequence[Any]], cursor.fetchall() if cursor.description else [])
+    finally:
+        cursor.close()
+
+
+def rows(conn: Conn, statement: Statement[R], params: Params) -> list[R]:
     """Every row of ``statement``, as dicts, inside the caller's transaction."""
     plan = statement.plan(conn.dialect)
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(plan.sql, plan.parameters(params))
-        return cast(list[R], [plan.record(row) for row in cursor.fetchall()])
-    finally:
-        cursor.close()
+    return cast(list[R], [plan.record(row) for row in _fetch(conn, plan, params)])
 
 
-def first(conn: Connection, statement: Statement[R], params: Params) -> R | None:
+def first(conn: Conn, statement: Statement[R], params: Params) -> R | None:
     """The first row of ``statement``, or None."""
     plan = statement.plan(conn.dialect)
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(plan.sql, plan.parameters(params))
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    if isinstance(conn, LoopConnection):
+        row = conn.fetch_row(plan.sql, plan.parameters(params))
+    else:
+        cursor = _cursor(conn)
+        try:
+            cursor.execute(plan.sql, plan.parameters(params))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
     return None if row is None else cast(R, plan.record(row))
 
 
-def scalars(conn: Connection, statement: Statement[Any], params: Params) -> list[Any]:
+def scalars(conn: Conn, statement: Statement[Any], params: Params) -> list[Any]:
     """The first column of every row: the ids a ``RETURNING`` gave, the values of a lookup."""
     plan = statement.plan(conn.dialect)
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(plan.sql, plan.parameters(params))
-        return plan.first_values(cursor.fetchall()) if cursor.description else []
-    finally:
-        cursor.close()
+    return plan.first_values(_fetch(conn, plan, params))
 
 
-def execute(conn: Connection, statement: Statement[Any], params: Params) -> int:
+def execute(conn: Conn, statement: Statement[Any], params: Params) -> int:
     """Run ``statement`` for its effect; the number of rows it changed."""
     plan = statement.plan(conn.dialect)
+    if isinstance(conn, LoopConnection):
+        return conn.run(plan.sql, plan.parameters(params))
     cursor = _cursor(conn)
     try:
         cursor.execute(plan.sql, plan.parameters(params))
@@ -353,7 +376,8 @@ def execute(conn: Connection, statement: Statement[Any], params: Params) -> int:
 
 
 def execute_many(conn: Connection, statement: Statement[Any], params: Sequence[Params]) -> int:
-    """``executemany`` of ``statement``, a set of parameters per row; the rows changed."""
+    """``executemany`` of ``statement``, a set of parameters per row; the rows changed. SQLite's
+    way: on PostgreSQL many rows go in one statement (``unnest``, ``BulkInsert``)."""
     if not params:
         return 0
     plan = statement.plan(conn.dialect)
@@ -405,40 +429,38 @@ class BulkInsert:
             finish(postgresql.insert(table).from_select(list(self.columns), select(*rows.c))), binary=True
         )
         self._sqlite: Statement[dict[str, Any]] = Statement(finish(sqlite.insert(table)), column_keys=self.columns)
-        self._groups: dict[str, tuple[Plan, str, str, str]] = {}
+        self._groups: dict[tuple[str, str], tuple[Plan, str, str, str]] = {}
 
     def sqlite_plan(self, dialect: Dialect) -> tuple[Plan, str, str, str]:
         """The single-row plan, and its text cut around its ``VALUES`` group: head, group, tail."""
-        cut = self._groups.get(dialect.name)
+        cut = self._groups.get((dialect.name, dialect.driver))
         if cut is None:
             plan = self._sqlite.plan(dialect)
             group = "(" + ", ".join(["?"] * len(self.columns)) + ")"
             head, found, tail = plan.sql.partition(group)
             if not found or group in tail or plan.names != self.columns:
                 raise CompileError(f"no single VALUES group of the columns in {plan.sql!r}")
-            cut = self._groups[dialect.name] = (plan, head, group, tail)
+            cut = self._groups[(dialect.name, dialect.driver)] = (plan, head, group, tail)
         return cut
 
     def postgresql_plan(self, dialect: Dialect) -> Plan:
         return self._postgresql.plan(dialect)
 
 
-def insert_many(conn: Connection, bulk: BulkInsert, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def insert_many(conn: Conn, bulk: BulkInsert, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Insert ``rows`` (dicts holding at least ``bulk.columns``), inside the caller's transaction;
     the ``RETURNING`` columns of the rows that went in, as dicts."""
     if not rows:
         return []
     values = itemgetter(*bulk.columns)
     returned: list[dict[str, Any]] = []
+    if conn.dialect.name == "postgresql":
+        plan = bulk.postgresql_plan(conn.dialect)
+        arrays = dict(zip(bulk.columns, map(list, zip(*map(values, rows), strict=True)), strict=True))
+        return [plan.record(row) for row in _fetch(conn, plan, arrays)]
+    assert isinstance(conn, Connection)
     cursor = _cursor(conn)
     try:
-        if conn.dialect.name == "postgresql":
-            plan = bulk.postgresql_plan(conn.dialect)
-            arrays = dict(zip(bulk.columns, map(list, zip(*map(values, rows), strict=True)), strict=True))
-            cursor.execute(plan.sql, plan.parameters(arrays))
-            if bulk.returning:
-                returned.extend(plan.record(row) for row in cursor.fetchall())
-            return returned
         plan, head, group, tail = bulk.sqlite_plan(conn.dialect)
         width = len(bulk.columns)
         per_statement = max(1, _SQLITE_PARAMETERS // width)

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, bindparam, delete, insert, null, or_, select, update
 
+from kasir.db import statements
+from kasir.db.statements import Conn, Statement, in_list
 from kasir.db.tables import endpoints
 from kasir.delivery.states import DISABLED_BY_MERCHANT, EndpointState
 
@@ -177,35 +179,44 @@ def disable(conn: Connection, endpoint_id: int, reason: str, now: datetime) -> R
 # --- health: ACTIVE ⇄ FAILING, and what has failed too long ----------------------------------
 
 
-def note_results(conn: Connection, succeeded: set[int], failed: set[int], now: datetime) -> None:
+# What one batch of recorded attempts says of their endpoints.
+_SUCCEEDED: Statement[Any] = Statement(
+    update(endpoints)
+    .where(in_list(endpoints.c.id, "ids"))
+    .values(last_success_at=bindparam("now", type_=endpoints.c.last_success_at.type), failing_since=null()),
+    name="endpoints_succeeded",
+)
+_FAILED: Statement[Any] = Statement(
+    update(endpoints)
+    .where(in_list(endpoints.c.id, "ids"), endpoints.c.failing_since.is_(None))
+    .values(failing_since=bindparam("now", type_=endpoints.c.failing_since.type)),
+    name="endpoints_failed",
+)
+_FAILING_SINCE: Statement[dict[str, int]] = Statement(
+    select(endpoints.c.id).where(
+        in_list(endpoints.c.id, "ids"),
+        in_state(EndpointState.FAILING),
+        endpoints.c.failing_since <= bindparam("before", type_=endpoints.c.failing_since.type),
+    ),
+    name="endpoints_failing_since",
+)
+
+
+def note_results(conn: Conn, succeeded: set[int], failed: set[int], now: datetime) -> None:
     """A success makes an endpoint ``ACTIVE``; a failure (and no success in the same batch)
     makes it ``FAILING`` from now, unless it was failing already."""
     if succeeded:
-        conn.execute(
-            update(endpoints).where(endpoints.c.id.in_(succeeded)).values(last_success_at=now, failing_since=None)
-        )
+        statements.execute(conn, _SUCCEEDED, {"ids": sorted(succeeded), "now": now})
     failed = failed - succeeded
     if failed:
-        conn.execute(
-            update(endpoints)
-            .where(endpoints.c.id.in_(failed), endpoints.c.failing_since.is_(None))
-            .values(failing_since=now)
-        )
+        statements.execute(conn, _FAILED, {"ids": sorted(failed), "now": now})
 
 
-def failing_since_before(conn: Connection, endpoint_ids: set[int], before: datetime) -> list[int]:
+def failing_since_before(conn: Conn, endpoint_ids: set[int], before: datetime) -> list[int]:
     """Of ``endpoint_ids``, those failing since ``before`` or earlier (the worker disables them)."""
     if not endpoint_ids:
         return []
-    return list(
-        conn.execute(
-            select(endpoints.c.id).where(
-                endpoints.c.id.in_(endpoint_ids),
-                in_state(EndpointState.FAILING),
-                endpoints.c.failing_since <= before,
-            )
-        ).scalars()
-    )
+    return statements.scalars(conn, _FAILING_SINCE, {"ids": sorted(endpoint_ids), "before": before})
 
 
 def lasting_failing_before(conn: Connection, before: datetime) -> list[RowMapping]:

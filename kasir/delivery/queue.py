@@ -23,17 +23,18 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     not_,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import aliased
 
-from kasir.db.tables import deliveries, delivery_attempts, endpoints
+from kasir.db import statements
+from kasir.db.statements import BulkInsert, Conn, Statement, const, in_list, unnest, unset_columns
+from kasir.db.tables import deliveries, delivery_attempts, endpoints, events, webhook_settings
 from kasir.db.types import UTCDateTime
-from kasir.delivery import callback_log, callback_settings
 from kasir.delivery import endpoints as endpoint_rows
 from kasir.delivery.notifiers import CHANNEL
 from kasir.delivery.states import DeliveryStatus
@@ -76,7 +77,7 @@ def due(now: Any) -> ColumnElement[bool]:
     """The one rule of a due delivery, for the claim, the gauges and redelivery alike: pending,
     its next attempt at or before ``now`` (``next_attempt_at == now`` is due), and no lease
     held. ``now``: a time, or a bind parameter of one."""
-    return and_(deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= now, lease_free(now))
+    return and_(deliveries.c.status == const(PENDING), deliveries.c.next_attempt_at <= now, lease_free(now))
 
 
 def _claim_statement(dialect: str) -> Any:
@@ -100,7 +101,7 @@ def _claim_statement(dialect: str) -> Any:
                 not_(
                     exists().where(
                         earlier.c.endpoint_id == deliveries.c.endpoint_id,
-                        earlier.c.status == PENDING,
+                        earlier.c.status == const(PENDING),
                         earlier.c.id < deliveries.c.id,
                     )
                 ),
@@ -108,85 +109,129 @@ def _claim_statement(dialect: str) -> Any:
         )
         .order_by(deliveries.c.next_attempt_at)
         .limit(bindparam("limit"))
+        .offset(const(0))  # SQLite's compiler binds an OFFSET 0 of its own otherwise
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(of=deliveries, skip_locked=True)
         chosen = deliveries.c.id == any_(func.array(candidates.scalar_subquery()))
     else:
         chosen = deliveries.c.id.in_(candidates.scalar_subquery())
-    return (
-        update(deliveries)
-        .where(chosen)
-        .values(claimed_until=bindparam("until", type_=UTCDateTime))
-        .returning(
-            deliveries.c.id,
-            deliveries.c.public_id,
-            deliveries.c.url,
-            deliveries.c.dialect,
-            deliveries.c.attempts,
-            deliveries.c.merchant_id,
-            deliveries.c.mode,
-            deliveries.c.endpoint_id,
-            deliveries.c.event_id,
+    return update(deliveries).where(chosen).values(claimed_until=bindparam("until", type_=UTCDateTime))
+
+
+# What the claim returns of each delivery it takes.
+_CLAIMED = ("id", "public_id", "url", "dialect", "attempts", "merchant_id", "mode", "endpoint_id", "event_id")
+
+
+def _jobs_of(claimed: Any) -> Any:
+    """What sending needs of each claimed delivery, in one read: its event, its merchant's
+    username, and its endpoint as it is now (URL, headers, limits, secrets) or, for the callback
+    URL, the merchant's callback settings (secrets). ``claimed``: the claim's rows."""
+    c = claimed.c
+    query = select(
+        *(c[name] for name in _CLAIMED),
+        events.c.event_id.label("event_public_id"),
+        events.c.type.label("event_type"),
+        events.c.created_at.label("event_created_at"),
+        events.c.payload,
+        endpoints.c.url.label("endpoint_url"),
+        endpoints.c.dialect.label("endpoint_dialect"),
+        endpoints.c.headers.label("endpoint_headers"),
+        endpoints.c.rate_limit.label("endpoint_rate_limit"),
+        endpoints.c.enabled.label("endpoint_enabled"),
+        endpoints.c.public_id.label("endpoint_public_id"),
+        endpoints.c.secret.label("endpoint_secret"),
+        endpoints.c.previous_secret.label("endpoint_previous_secret"),
+        endpoints.c.previous_secret_expires_at.label("endpoint_previous_expires_at"),
+        webhook_settings.c.secret.label("settings_secret"),
+        webhook_settings.c.previous_secret.label("settings_previous_secret"),
+        webhook_settings.c.previous_secret_expires_at.label("settings_previous_expires_at"),
+    ).select_from(
+        claimed.join(events, events.c.id == c.event_id)
+        .outerjoin(endpoints, endpoints.c.id == c.endpoint_id)
+        .outerjoin(
+            webhook_settings,
+            and_(
+                c.endpoint_id.is_(None),
+                webhook_settings.c.merchant_id == c.merchant_id,
+                webhook_settings.c.mode == c.mode,
+            ),
         )
     )
+    return lookup.with_merchant(query, c.merchant_id, username="username")
 
 
-_CLAIM = {dialect: _claim_statement(dialect) for dialect in ("sqlite", "postgresql")}
+def _claim_returning(dialect: str) -> Any:
+    return _claim_statement(dialect).returning(*(deliveries.c[name] for name in _CLAIMED))
 
 
-def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+# PostgreSQL: the claim and the read of what sending needs are one statement (the UPDATE as a
+# CTE). SQLite has no UPDATE in a CTE: it claims, then reads the claimed rows by id; both are
+# local calls there, not round trips.
+CLAIM_JOBS: Statement[dict[str, Any]] = Statement(
+    _jobs_of(_claim_returning("postgresql").cte("claimed")), name="claim_jobs"
+)
+CLAIM_IDS: Statement[dict[str, Any]] = Statement(
+    _claim_statement("sqlite").returning(deliveries.c.id), name="claim_ids"
+)
+JOBS_BY_IDS: Statement[dict[str, Any]] = Statement(
+    _jobs_of(deliveries).where(in_list(deliveries.c.id, "ids")), name="jobs_by_ids"
+)
+
+
+def claim(conn: Conn, now: datetime, limit: int, lease: timedelta) -> list[Job]:
     """Take up to ``limit`` due deliveries and lease them to this worker until ``now + lease``."""
-    rows = conn.execute(_CLAIM[conn.dialect.name], {"now": now, "limit": limit, "until": now + lease}).all()
-    if not rows:
-        return []
-    return _load(conn, rows, now)
-
-
-def _load(conn: Connection, rows: Sequence[Any], now: datetime) -> list[Job]:
-    event_rows = callback_log.events_by_row_ids(conn, {row.event_id for row in rows})
-    usernames = lookup.usernames_of(conn, {r.merchant_id for r in rows})
-    endpoint_by_id = endpoint_rows.by_ids(conn, {r.endpoint_id for r in rows if r.endpoint_id is not None})
-    setting_rows = callback_settings.of_merchants(conn, {r.merchant_id for r in rows if r.endpoint_id is None})
+    params = {"now": now, "limit": limit, "until": now + lease}
+    if conn.dialect.name == "postgresql":
+        rows = statements.rows(conn, CLAIM_JOBS, params)
+    else:
+        ids = statements.scalars(conn, CLAIM_IDS, params)
+        rows = statements.rows(conn, JOBS_BY_IDS, {"ids": ids}) if ids else []
     payloads: dict[int, dict[str, Any]] = {}
     jobs = []
     for row in rows:
-        event = event_rows[row.event_id]
-        if row.event_id not in payloads:
-            payloads[row.event_id] = json.loads(event["payload"])
-        job = Job(
-            id=row.id,
-            public_id=row.public_id,
-            url=row.url,
-            dialect=row.dialect,
-            attempts=row.attempts,
-            merchant_id=row.merchant_id,
-            mode=row.mode,
-            endpoint_id=row.endpoint_id,
-            event_id=event["event_id"],
-            event_type=event["type"],
-            event_created_at=int(event["created_at"].timestamp()),
-            event_payload=payloads[row.event_id],
-            username=usernames.get(row.merchant_id, ""),
-        )
-        source = endpoint_by_id.get(row.endpoint_id) if row.endpoint_id is not None else None
-        if source is not None:
-            # An endpoint's delivery goes where the endpoint points now: a merchant who fixes a
-            # wrong URL expects the retries (and redeliveries) to follow.
-            job.url = source["url"]
-            job.dialect = source["dialect"]
-            job.headers = json.loads(source["headers"]) if source["headers"] else {}
-            job.rate_limit = source["rate_limit"]
-            job.endpoint_enabled = bool(source["enabled"])
-            job.endpoint_public_id = source["public_id"]
-        else:
-            source = setting_rows.get((row.merchant_id, row.mode))
-        if source is not None:
-            job.secrets = endpoint_rows.active_secrets(
-                source["secret"], source["previous_secret"], source["previous_secret_expires_at"], now
-            )
-        jobs.append(job)
+        payload = payloads.get(row["event_id"])
+        if payload is None:  # an event going to several targets is decoded once
+            payload = payloads[row["event_id"]] = json.loads(row["payload"])
+        jobs.append(_job(row, payload, now))
     return jobs
+
+
+def _job(row: dict[str, Any], payload: dict[str, Any], now: datetime) -> Job:
+    job = Job(
+        id=row["id"],
+        public_id=row["public_id"],
+        url=row["url"],
+        dialect=row["dialect"],
+        attempts=row["attempts"],
+        merchant_id=row["merchant_id"],
+        mode=row["mode"],
+        endpoint_id=row["endpoint_id"],
+        event_id=row["event_public_id"],
+        event_type=row["event_type"],
+        event_created_at=int(row["event_created_at"].timestamp()),
+        event_payload=payload,
+        username=row["username"] or "",
+    )
+    if row["endpoint_id"] is not None:
+        if row["endpoint_public_id"] is None:  # the endpoint was deleted meanwhile
+            return job
+        # An endpoint's delivery goes where the endpoint points now: a merchant who fixes a
+        # wrong URL expects the retries (and redeliveries) to follow.
+        job.url = row["endpoint_url"]
+        job.dialect = row["endpoint_dialect"]
+        job.headers = json.loads(row["endpoint_headers"]) if row["endpoint_headers"] else {}
+        job.rate_limit = row["endpoint_rate_limit"]
+        job.endpoint_enabled = bool(row["endpoint_enabled"])
+        job.endpoint_public_id = row["endpoint_public_id"]
+        job.secrets = endpoint_rows.active_secrets(
+            row["endpoint_secret"], row["endpoint_previous_secret"], row["endpoint_previous_expires_at"], now
+        )
+    elif row["settings_secret"] is not None:
+        job.secrets = endpoint_rows.active_secrets(
+            row["settings_secret"], row["settings_previous_secret"], row["settings_previous_expires_at"], now
+        )
+    return job
 
 
 @dataclass(slots=True)
@@ -201,71 +246,117 @@ class Outcome:
     error: str | None = None  # why a delivery ended without a try (its endpoint is disabled)
 
 
-def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+INSERT_ATTEMPTS = BulkInsert(delivery_attempts)
+_ATTEMPT_DEFAULTS = unset_columns(delivery_attempts)
+
+# How an outcome moves its delivery on; each delivery's values come in parameters named as its
+# columns. A tried delivery counts its try either way (the counter matches the attempt log); only
+# one still pending takes its outcome. SET expressions all read the row as it was.
+_TRIED = (
+    "id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+    "completed_at",
+)
+_DEFERRED = ("id", "status", "next_attempt_at", "last_error", "completed_at")
+
+
+def _tried(values: Any) -> Any:
+    def if_pending(name: str) -> Any:
+        return case((deliveries.c.status == const(PENDING), values[name]), else_=deliveries.c[name])
+
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == values["id"])
+        .values(
+            status=if_pending("status"),
+            attempts=values["attempts"],
+            next_attempt_at=if_pending("next_attempt_at"),
+            claimed_until=null(),
+            last_attempt_at=values["last_attempt_at"],
+            last_status_code=values["last_status_code"],
+            last_error=if_pending("last_error"),
+            completed_at=if_pending("completed_at"),
+        )
+    )
+
+
+def _deferred(values: Any) -> Any:
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == values["id"], deliveries.c.status == const(PENDING))
+        .values(
+            status=values["status"],
+            next_attempt_at=values["next_attempt_at"],
+            claimed_until=null(),
+            last_error=values["last_error"],
+            completed_at=values["completed_at"],
+        )
+    )
+
+
+def _by_name(names: Sequence[str]) -> dict[str, Any]:
+    return {name: bindparam(name, type_=deliveries.c[name].type) for name in names}
+
+
+def _from_arrays(names: Sequence[str]) -> dict[str, Any]:
+    """PostgreSQL: the values of a whole batch, one array per column (``UPDATE … FROM
+    unnest(…)``): one statement however many rows."""
+    rows = unnest(deliveries, names, name="v")
+    return {name: rows.c[name] for name in names}
+
+
+# SQLite: one statement run for each row (executemany); PostgreSQL: one statement for the batch.
+MOVE_TRIED_ROW: Statement[Any] = Statement(_tried(_by_name(_TRIED)), name="move_tried")
+MOVE_TRIED: Statement[Any] = Statement(_tried(_from_arrays(_TRIED)), name="move_tried_batch", binary=True)
+MOVE_DEFERRED_ROW: Statement[Any] = Statement(_deferred(_by_name(_DEFERRED)), name="move_deferred")
+MOVE_DEFERRED: Statement[Any] = Statement(_deferred(_from_arrays(_DEFERRED)), name="move_deferred_batch", binary=True)
+
+
+def _move(
+    conn: Conn, rows: list[dict[str, Any]], one: Statement[Any], batch: Statement[Any], names: Sequence[str]
+) -> None:
+    if not rows:
+        return
+    if isinstance(conn, Connection) and conn.dialect.name != "postgresql":
+        statements.execute_many(conn, one, rows)
+        return
+    statements.execute(conn, batch, {name: [row[name] for row in rows] for name in names})
+
+
+def record(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Append the attempts and move each delivery on, all in one transaction.
 
     Only a delivery still pending moves: one that ended while its attempt was in flight (its
     endpoint disabled by a 410 or by the merchant, which fails the endpoint's whole queue) stays
     where it ended, because the log, the dashboard and ``recover`` have already acted on that
     state. The late attempt is still logged and counted: the receiver did answer it."""
-    attempts = [o.attempt for o in outcomes if o.attempt is not None]
-    if attempts:
-        conn.execute(insert(delivery_attempts), attempts)
-    updates = [
-        {
-            "b_id": o.job.id,
-            "b_status": o.status,
-            "b_attempts": o.job.attempts + (1 if o.attempt is not None else 0),
-            "b_next": o.next_attempt_at,
-            "b_last_at": o.attempt["started_at"] if o.attempt else None,
-            "b_code": o.attempt["status_code"] if o.attempt else None,
-            "b_error": o.attempt["error"] if o.attempt else None,
-            "b_completed": now if o.status != PENDING else None,
+    attempts = [{**_ATTEMPT_DEFAULTS, **o.attempt} for o in outcomes if o.attempt is not None]
+    statements.insert_many(conn, INSERT_ATTEMPTS, attempts)
+    tried: list[dict[str, Any]] = []
+    deferred: list[dict[str, Any]] = []
+    for o in outcomes:
+        row = {
+            "id": o.job.id,
+            "status": str(o.status),
+            "next_attempt_at": o.next_attempt_at,
+            "completed_at": now if o.status != PENDING else None,
         }
-        for o in outcomes
-    ]
-    tried = [u for u, o in zip(updates, outcomes, strict=True) if o.attempt is not None]
-    deferred = any(o.attempt is None for o in outcomes)
-    if tried:
-        # The try is counted either way (the counter matches the attempt log); only a delivery
-        # still pending takes its outcome. SET expressions all read the row as it was.
-        still_pending = deliveries.c.status == PENDING
-
-        def if_pending(value: Any, column: Any) -> Any:
-            return case((still_pending, value), else_=column)
-
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
-            .values(
-                status=if_pending(bindparam("b_status"), deliveries.c.status),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=if_pending(bindparam("b_next", type_=UTCDateTime), deliveries.c.next_attempt_at),
-                claimed_until=None,
-                last_attempt_at=bindparam("b_last_at", type_=UTCDateTime),
-                last_status_code=bindparam("b_code"),
-                last_error=if_pending(bindparam("b_error"), deliveries.c.last_error),
-                completed_at=if_pending(bindparam("b_completed", type_=UTCDateTime), deliveries.c.completed_at),
-            ),
-            tried,
-        )
-    if deferred:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == PENDING)
-            .values(
-                status=bindparam("b_status"),
-                next_attempt_at=bindparam("b_next"),
-                claimed_until=None,
-                last_error=bindparam("b_error"),
-                completed_at=bindparam("b_completed"),
-            ),
-            [
-                {**u, "b_error": o.error if o.error else u["b_error"]}
-                for u, o in zip(updates, outcomes, strict=True)
-                if o.attempt is None
-            ],
-        )
+        if o.attempt is not None:
+            row["attempts"] = o.job.attempts + 1
+            row["last_attempt_at"] = o.attempt["started_at"]
+            row["last_status_code"] = o.attempt["status_code"]
+            row["last_error"] = o.attempt["error"]
+            tried.append(row)
+        else:
+            row["last_error"] = o.error
+            deferred.append(row)
+    _move(conn, tried, MOVE_TRIED_ROW, MOVE_TRIED, _TRIED)
+    _move(conn, deferred, MOVE_DEFERRED_ROW, MOVE_DEFERRED, _DEFERRED)
     succeeded = {o.job.endpoint_id for o in outcomes if o.endpoint_result == "success" and o.job.endpoint_id}
     failed = {o.job.endpoint_id for o in outcomes if o.endpoint_result == "failure" and o.job.endpoint_id}
     endpoint_rows.note_results(conn, succeeded, failed, now)

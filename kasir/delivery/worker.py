@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
-from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from kasir.clock import utcnow
 from kasir.config import Settings
+from kasir.db import statements
 from kasir.db.engine import Database
+from kasir.db.statements import Conn
 from kasir.delivery import dispatch, notifiers, queue
 from kasir.delivery import endpoints as endpoint_rows
 from kasir.delivery.hooks import DisableCause
@@ -210,7 +211,8 @@ class Worker:
             room = min(concurrency - len(self._inflight), self.settings.worker_batch)
             self._wake.clear()
             try:
-                jobs = await self.db.write(self._claim(room))
+                # One statement on PostgreSQL (kasir.delivery.queue.CLAIM_JOBS): no transaction.
+                jobs = await self.db.unit(self._claim(room), single=True)
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 jobs = []
@@ -258,8 +260,8 @@ class Worker:
             self._watch = sqlite3.connect(database, check_same_thread=False)
         return self._watch
 
-    def _claim(self, limit: int) -> Callable[[Connection], list[queue.Job]]:
-        def claim(conn: Connection) -> list[queue.Job]:
+    def _claim(self, limit: int) -> Callable[[Conn], list[queue.Job]]:
+        def claim(conn: Conn) -> list[queue.Job]:
             return queue.claim(conn, utcnow(), limit, self._lease)
 
         return claim
@@ -377,24 +379,28 @@ class Worker:
         for outcome in batch:
             _log_failure(outcome)
 
-        def write(conn: Connection) -> None:
+        def write(conn: Conn) -> None:
             now = utcnow()
             queue.record(conn, batch, now)
             gone = {o.job.endpoint_id for o in batch if o.endpoint_result == "gone" and o.job.endpoint_id}
             # Each automatic disable also runs the delivery hooks (the owner's alert,
-            # docs/alerts.md), in this transaction.
+            # docs/alerts.md), in this transaction: rare, and run by SQLAlchemy, on a thread.
             for endpoint_id in gone:
-                disable_endpoint(conn, endpoint_id, DisableCause.GONE, now)
+                disable_endpoint(statements.on_sqlalchemy(conn), endpoint_id, DisableCause.GONE, now)
             failing = {o.job.endpoint_id for o in batch if o.endpoint_result == "failure" and o.job.endpoint_id}
             cutoff = now - timedelta(seconds=settings.endpoint_disable_after)
             for endpoint_id in endpoint_rows.failing_since_before(conn, failing - gone, cutoff):
                 disable_endpoint(
-                    conn, endpoint_id, DisableCause.NO_SUCCESS, now, failing_for=settings.endpoint_disable_after
+                    statements.on_sqlalchemy(conn),
+                    endpoint_id,
+                    DisableCause.NO_SUCCESS,
+                    now,
+                    failing_for=settings.endpoint_disable_after,
                 )
 
         for attempt in range(5):
             try:
-                await self.db.write(write)
+                await self.db.unit(write)
                 return
             except Exception:
                 # Not recording is not losing: the leases run out and the deliveries go again.

@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, bindparam, insert, select, update
 
 from kasir.clock import to_wire
+from kasir.db import statements
+from kasir.db.statements import Conn, Statement
 from kasir.db.tables import digital_files, hidden_contents, product_images
 from kasir.errors import InvalidRequest, NotFound
 from kasir.merchants.service import Principal
@@ -308,15 +310,28 @@ def image_view(row: Mapping[str, Any], public_url: str) -> dict[str, Any]:
 # --- what create-payment attaches -------------------------------------------------------------
 
 
-def check_attachments(conn: Connection, principal: Principal, ids: Mapping[str, int | None]) -> None:
+def _attachment_statement(table: Table) -> Statement[dict[str, int]]:
+    return Statement(
+        select(table.c.id).where(
+            table.c.merchant_id == bindparam("merchant_id"),
+            table.c.mode == bindparam("mode"),
+            table.c.id == bindparam("id"),
+            table.c.active.is_(True),
+        ),
+        name=f"active_{table.name}",
+    )
+
+
+_ACTIVE_ATTACHMENT = {field: _attachment_statement(table) for field, (table, _code) in ATTACHMENTS.items()}
+
+
+def check_attachments(conn: Conn, principal: Principal, ids: Mapping[str, int | None]) -> None:
     """Each id given must name an active item of this merchant in this mode; anything else (absent,
     another merchant's, deactivated) is the same 400, so ids cannot be probed."""
     for field, item_id in ids.items():
         if item_id is None:
             continue
-        table, code = ATTACHMENTS[field]
-        found = conn.execute(
-            select(table.c.id).where(_scoped(table, principal), table.c.id == item_id, table.c.active.is_(True))
-        ).first()
-        if found is None:
+        _table, code = ATTACHMENTS[field]
+        params = {"merchant_id": principal.merchant_id, "mode": principal.mode, "id": item_id}
+        if statements.first(conn, _ACTIVE_ATTACHMENT[field], params) is None:
             raise InvalidRequest(f"{field} {item_id} does not name an active item of yours", field=field, code=code)

@@ -17,7 +17,7 @@ from kasir import phone
 from kasir.clock import utcnow
 from kasir.db import statements
 from kasir.db.engine import Database
-from kasir.db.statements import Statement
+from kasir.db.statements import Conn, Statement
 from kasir.db.tables import api_keys, merchants
 from kasir.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from kasir.hooks import Hook
@@ -216,11 +216,16 @@ def _principal(row: _KeyOwner | None, api_key: str, digest: str) -> Principal:
     return Principal(merchant_id=row["merchant_id"], username=row["username"], mode=mode, key_hash=digest)
 
 
-def get_merchant(conn: Connection, merchant_id: int) -> dict[str, Any]:
-    row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().first()
+MERCHANT_BY_ID: Statement[dict[str, Any]] = Statement(
+    select(merchants).where(merchants.c.id == bindparam("id")), name="merchant_by_id"
+)
+
+
+def get_merchant(conn: Conn, merchant_id: int) -> dict[str, Any]:
+    row = statements.first(conn, MERCHANT_BY_ID, {"id": merchant_id})
     if row is None:
         raise NotFound("merchant not found", code="merchant_not_found")
-    return dict(row)
+    return row
 
 
 def list_merchants(conn: Connection) -> list[dict[str, Any]]:

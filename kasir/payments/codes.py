@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 
 from kasir.db import statements
-from kasir.db.statements import Statement, const, indexed_by
+from kasir.db.statements import Conn, Statement, const, indexed_by
 from kasir.db.tables import payments
 from kasir.payments.views import PaymentStatus
 
@@ -39,7 +39,7 @@ TAKEN_FINAL_AMOUNTS: Statement[dict[str, int]] = Statement(
 )
 
 
-def taken_final_amounts(conn: Connection, *, mode: str, channel_account: str, amount: int) -> set[int]:
+def taken_final_amounts(conn: Conn, *, mode: str, channel_account: str, amount: int) -> set[int]:
     """Final amounts in this amount's range that pending payments on the account hold (as far
     as this transaction can see)."""
     params = {"mode": mode, "account": channel_account, "low": amount + CODE_MIN, "high": amount + CODE_MAX}

@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Connection, bindparam, func, select, update
 from kasir.config import Settings
 from kasir.db import statements
 from kasir.db.engine import RetryTransaction
-from kasir.db.statements import BulkInsert, Statement, array, const, in_list, unnest, unset_columns
+from kasir.db.statements import BulkInsert, Conn, Statement, array, const, in_list, unnest, unset_columns
 from kasir.db.tables import mutations, payments
 from kasir.delivery.outbox import NewEvent, record_events
 from kasir.errors import InvalidRequest
@@ -167,9 +167,7 @@ def account_of(channel: str, reporter: Reporter) -> tuple[str, int | None]:
     return method.channel_account(reporter.merchant_id), None
 
 
-def ingest(
-    conn: Connection, reporter: Reporter, credits: list[Credit], settings: Settings, now: datetime
-) -> list[Outcome]:
+def ingest(conn: Conn, reporter: Reporter, credits: list[Credit], settings: Settings, now: datetime) -> list[Outcome]:
     """Store ``credits`` and pay what they match; one ``Outcome`` per credit, in order."""
     grace = timedelta(seconds=settings.mutation_clock_grace)
     keyed: list[tuple[tuple[str, int | None, str], bool]] = []  # (key, repeats an earlier one)
@@ -234,9 +232,7 @@ def ingest(
     return [Outcome(results[key].mutation, results[key].duplicate or repeat) for key, repeat in keyed]
 
 
-def _match(
-    conn: Connection, fresh: list[_Fresh], mode: str, settings: Settings, now: datetime, grace: timedelta
-) -> None:
+def _match(conn: Conn, fresh: list[_Fresh], mode: str, settings: Settings, now: datetime, grace: timedelta) -> None:
     """Decide what each new credit pays, then write it all: the credits with their outcome,
     the payments, the events. The credits are written before the payments change: should one
     have been stored by a concurrent transaction after all (the reference locks in ``ingest``
@@ -305,8 +301,8 @@ def _match(
     for item in ordered:
         item.row["id"] = ids[item.row["public_id"]]
 
-    for payment_id in stale:
-        expire_due(conn, now, settings.public_url, payment_id=payment_id)
+    for payment_id in stale:  # rare (the sweeper expires them first): SQLAlchemy's, on a thread
+        expire_due(statements.on_sqlalchemy(conn), now, settings.public_url, payment_id=payment_id)
     if not paid:
         return
     changed = _pay(
@@ -348,16 +344,16 @@ def _match(
     paid_hooks.payments_paid(conn, [payment for _, payment in paid], settings.public_url, now)
 
 
-def _pay(conn: Connection, rows: list[dict[str, Any]]) -> int:
+def _pay(conn: Conn, rows: list[dict[str, Any]]) -> int:
     """Pay every payment of ``rows`` (its ``id`` and what paying sets) that is still pending; the
     number of payments it changed."""
-    if conn.dialect.name != "postgresql":
+    if isinstance(conn, Connection) and conn.dialect.name != "postgresql":
         return statements.execute_many(conn, PAY, rows)
     return statements.execute(conn, PAY_ALL, {name: [row[name] for row in rows] for name in ("id", *_PAID_COLUMNS)})
 
 
 def _late_candidates(
-    conn: Connection, unresolved: list[_Fresh], mode: str, settings: Settings, grace: timedelta
+    conn: Conn, unresolved: list[_Fresh], mode: str, settings: Settings, grace: timedelta
 ) -> list[tuple[_Fresh, PaymentRow]]:
     """Credits that came after their payment expired: the expired payment of the same final
     amount, on the same account, that existed before the money and expired within

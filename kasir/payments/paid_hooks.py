@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
+from kasir.db.statements import Conn
 from kasir.hooks import Hook
 
 # (conn, the payment rows just set to paid, the public URL for links in events, now)
-payments_paid: Hook[[Connection, Sequence[Mapping[Any, Any]], str, datetime]] = Hook("payments paid")
+payments_paid: Hook[[Conn, Sequence[Mapping[Any, Any]], str, datetime]] = Hook("payments paid")

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, exists, select, upd
 from kasir.config import Settings
 from kasir.db import statements
 from kasir.db.engine import Database
-from kasir.db.statements import Statement, const, insert_for, insertable_columns, unset_columns
+from kasir.db.statements import Conn, Statement, const, insert_for, insertable_columns, unset_columns
 from kasir.db.tables import payments
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -119,10 +119,24 @@ CANCEL: Statement[PaymentRow] = Statement(
     name="cancel_payment",
 )
 
+# Expire one pending payment past its expiry; the row as it is then (none when it was not due).
+EXPIRE_ONE: Statement[PaymentRow] = Statement(
+    update(payments)
+    .where(
+        payments.c.id == bindparam("id"),
+        payments.c.status == const(PaymentStatus.PENDING),
+        payments.c.expires_at <= bindparam("now"),
+    )
+    .values(status=const(PaymentStatus.EXPIRED))
+    .returning(*payments.c),
+    column_keys=["closed_at"],
+    name="expire_payment",
+)
+
 _PAYMENT_DEFAULTS = {"id": None, **unset_columns(payments)}
 
 
-def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> PaymentRow | None:
+def _insert_ignoring_conflicts(conn: Conn, values: dict[str, Any]) -> PaymentRow | None:
     """The new payment row, or None when a unique index refused it (we pick again)."""
     row = {**_PAYMENT_DEFAULTS, **values}
     inserted = statements.scalars(conn, INSERT, row)
@@ -132,7 +146,7 @@ def _insert_ignoring_conflicts(conn: Connection, values: dict[str, Any]) -> Paym
     return cast(PaymentRow, row)
 
 
-def available_method(conn: Connection, principal: Principal, method: Method, settings: Settings) -> Mapping[str, Any]:
+def available_method(conn: Conn, principal: Principal, method: Method, settings: Settings) -> Mapping[str, Any]:
     """The merchant's settings when ``method`` takes payments for them in this mode (nothing for
     the operator's QRIS, which needs no look at them); else the refusal create-payment answers.
     A payment link checks its method here too, so a link never promises what no buyer could pay."""
@@ -146,7 +160,7 @@ def available_method(conn: Connection, principal: Principal, method: Method, set
 
 
 def create_payment(
-    conn: Connection, principal: Principal, request: NewPayment, settings: Settings, now: datetime
+    conn: Conn, principal: Principal, request: NewPayment, settings: Settings, now: datetime
 ) -> PaymentRow:
     method = METHODS.get(request.payment_method)
     if method is None:
@@ -209,8 +223,10 @@ def create_payment(
                 break
             # Every code looks taken, but payments past their expiry still hold theirs until
             # someone expires them: do it now, so they free their codes for this very request.
+            # The last resort, when every code of the amount is taken: on the event loop
+            # (kasir.db.loop) it sends the whole unit to a thread, where SQLAlchemy runs it.
             expire_due(
-                conn,
+                statements.on_sqlalchemy(conn),
                 now,
                 settings.public_url,
                 mode=principal.mode,
@@ -252,7 +268,7 @@ def _dynamic_qris(static: str, final_amount: int, method_id: str) -> str:
         ) from None
 
 
-def emit(conn: Connection, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:
+def emit(conn: Conn, event: str, row: Mapping[Any, Any], public_url: str, now: datetime) -> None:
     record_event(
         conn,
         merchant_id=row["merchant_id"],
@@ -280,7 +296,7 @@ def _own(principal: Principal, invoice_id: str) -> dict[str, Any]:
     return {"invoice_id": invoice_id, "merchant_id": principal.merchant_id, "mode": principal.mode}
 
 
-def get_payment(conn: Connection, principal: Principal, invoice_id: str) -> PaymentRow:
+def get_payment(conn: Conn, principal: Principal, invoice_id: str) -> PaymentRow:
     """A payment of this merchant in this mode; any other invoice, foreign or absent, is 404."""
     row = statements.first(conn, BY_INVOICE, _own(principal, invoice_id))
     if row is None:
@@ -300,7 +316,7 @@ async def current_payment(
     if not is_stale(row, now):
         return row
     stale = row
-    return await db.write(lambda conn: expire_payment(conn, stale, public_url, now))
+    return await db.unit(lambda conn: expire_payment(conn, stale, public_url, now))
 
 
 async def pay_page_payment(db: Database, invoice_id: str, public_url: str, now: datetime) -> PayPagePayment | None:
@@ -312,7 +328,7 @@ async def pay_page_payment(db: Database, invoice_id: str, public_url: str, now: 
     if row is None or not is_stale(row, now):
         return row
     stale = row
-    expired = await db.write(lambda conn: expire_payment(conn, stale, public_url, now))
+    expired = await db.unit(lambda conn: expire_payment(conn, stale, public_url, now))
     return cast(PayPagePayment, {**stale, **expired})
 
 
@@ -355,15 +371,13 @@ def cancel_payment(
     return row
 
 
-def expire_payment(conn: Connection, payment: Mapping[str, Any], public_url: str, now: datetime) -> PaymentRow:
+def expire_payment(conn: Conn, payment: Mapping[str, Any], public_url: str, now: datetime) -> PaymentRow:
     """Expire ``payment`` if it is still pending past its expiry (with its event); its row as it
     is then (read again only when another transaction changed it first)."""
-    due = (
-        (payments.c.id == payment["id"]) & (payments.c.status == PaymentStatus.PENDING) & (payments.c.expires_at <= now)
-    )
-    expired = _expire(conn, due, now, public_url)
-    if expired:
-        return expired[0]
+    expired = statements.first(conn, EXPIRE_ONE, {"id": payment["id"], "now": now, "closed_at": now})
+    if expired is not None:
+        emit(conn, "payment.expired", expired, public_url, now)
+        return expired
     row = statements.first(conn, BY_ID, {"id": payment["id"]})
     if row is None:  # its merchant was deleted meanwhile
         raise NotFound(f"payment {payment['invoice_id']} not found", code="payment_not_found")

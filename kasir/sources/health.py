@@ -24,9 +24,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from kasir.clock import to_wire
+from kasir.db import statements
+from kasir.db.statements import Conn, Statement
 from kasir.db.tables import payment_sources
 from kasir.delivery.outbox import record_event
 from kasir.hooks import Hook
@@ -157,16 +159,21 @@ def sweep(conn: Connection, now: datetime, silent_after: float) -> int:
     return silenced
 
 
-def silent_channels(conn: Connection, merchant_id: int, mode: str) -> frozenset[str]:
+_STATES: Statement[dict[str, Any]] = Statement(
+    select(payment_sources.c.state, payment_sources.c.apps).where(
+        payment_sources.c.merchant_id == bindparam("merchant_id"), payment_sources.c.mode == bindparam("mode")
+    ),
+    name="source_states",
+)
+
+
+def silent_channels(conn: Conn, merchant_id: int, mode: str) -> frozenset[str]:
     """The channels some watched source of the merchant covers and no live one does: a payment on
     one of them will not confirm by itself until a phone speaks again."""
     covered: set[str] = set()
     live: set[str] = set()
-    for state, apps in conn.execute(
-        select(payment_sources.c.state, payment_sources.c.apps).where(
-            payment_sources.c.merchant_id == merchant_id, payment_sources.c.mode == mode
-        )
-    ):
+    for row in statements.rows(conn, _STATES, {"merchant_id": merchant_id, "mode": mode}):
+        state, apps = row["state"], row["apps"]
         mapped = apps_of({"apps": apps})
         if not is_watched(mapped):
             continue

@@ -34,6 +34,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from kasir import phone
 from kasir.clock import WIB, wib_day_start
 from kasir.config import Settings
+from kasir.db import statements
+from kasir.db.statements import Conn, Statement, const, in_list
 from kasir.db.tables import store_orders
 from kasir.delivery.outbox import record_event
 from kasir.errors import Conflict, InvalidRequest, NotFound
@@ -217,28 +219,34 @@ def _attach_payment(
     )
 
 
-def mark_paid(conn: Connection, paid: Iterable[Mapping[Any, Any]], public_url: str, now: datetime) -> int:
+# The orders a batch of paid payments pays, still waiting for their money: now paid.
+_MARK_PAID: Statement[dict[str, int]] = Statement(
+    update(store_orders)
+    .where(
+        in_list(store_orders.c.payment_id, "payment_ids"),
+        or_(*(store_orders.c.status == const(status) for status in PAYABLE)),
+    )
+    .values(status=const(OrderStatus.PAID))
+    .returning(store_orders.c.id),
+    column_keys=["paid_at", "updated_at"],
+    name="mark_orders_paid",
+)
+
+
+def mark_paid(conn: Conn, paid: Iterable[Mapping[Any, Any]], public_url: str, now: datetime) -> int:
     """Orders whose payment is among ``paid`` (payment rows just set to paid, in this
     transaction) become ``paid``, with ``order.paid`` and the buyer's message. One statement when
     none of them is an order's, which is the common case for a batch of matched credits."""
     payment_ids = [p["id"] for p in paid]
     if not payment_ids:
         return 0
-    rows = (
-        conn.execute(
-            update(store_orders)
-            .where(
-                store_orders.c.payment_id.in_(payment_ids),
-                store_orders.c.status.in_((OrderStatus.PENDING, OrderStatus.WAITING_PAYMENT)),
-            )
-            .values(status=OrderStatus.PAID, paid_at=now, updated_at=now)
-            .returning(store_orders.c.id)
-        )
-        .scalars()
-        .all()
-    )
-    for order_id in sorted(rows):
-        _emit(conn, "order.paid", _by_id(conn, order_id), public_url, now, notify=True)
+    rows = statements.scalars(conn, _MARK_PAID, {"payment_ids": payment_ids, "paid_at": now, "updated_at": now})
+    if rows:
+        # The order's event and message are SQLAlchemy's: on the event loop (kasir.db.loop), the
+        # unit paying them runs again on a thread.
+        core = statements.on_sqlalchemy(conn)
+        for order_id in sorted(rows):
+            _emit(core, "order.paid", _by_id(core, order_id), public_url, now, notify=True)
     return len(rows)
 
 

@@ -42,7 +42,7 @@ async def _ingest(state: AppState, reporter: Reporter, body: Any) -> dict[str, A
     settings = state.settings
     now = utcnow()
     credits = parse_credits(body, now=now, clock_grace=settings.mutation_clock_grace)
-    outcomes = await state.db.write(
+    outcomes = await state.db.unit(
         lambda conn: ingest(conn, reporter, credits, settings, utcnow()), retry_conflicts=True
     )
     return _answer(outcomes)

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
 
 from kasir import idempotency
 from kasir.api.body import read_params
@@ -16,6 +15,7 @@ from kasir.api.routes.webhooks import guard_url
 from kasir.api.schemas import CreatePaymentBody, parse, parse_date, query_count
 from kasir.api.state import app_state
 from kasir.clock import utcnow
+from kasir.db.statements import Conn
 from kasir.errors import InvalidRequest
 from kasir.merchants.service import Principal
 from kasir.payments import service
@@ -50,7 +50,7 @@ async def create_payment(request: Request) -> JSONResponse:
     await guard_url(state, body.callback_url, "callback_url")
     settings = state.settings
 
-    def create(conn: Connection) -> idempotency.StoredResponse:
+    def create(conn: Conn) -> idempotency.StoredResponse:
         row = service.create_payment(conn, caller, body.to_new_payment(), settings, now)
         answer: dict[str, Any] = {
             "success": True,
@@ -68,7 +68,7 @@ async def create_payment(request: Request) -> JSONResponse:
     now = utcnow()
     path = request.url.path.removesuffix(".php")
     result = await idempotency.respond_once(
-        state.db, caller, request.headers.get("idempotency-key"), path, params, now, create
+        state.db, caller, request.headers.get("idempotency-key"), path, params, now, create, on_loop=True
     )
     return JSONResponse(result.body, status_code=result.status_code)
 

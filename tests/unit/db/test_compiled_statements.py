@@ -5,6 +5,7 @@ written as constants."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import CompileError
 
 from kasir.clock import WIB
+from kasir.db.loop import loop_dialect
 from kasir.db.statements import BulkInsert, Statement, const, in_list, indexed_by, unset_columns
 from kasir.db.tables import deliveries, payments
 from kasir.db.types import UTCDateTime
@@ -109,3 +111,55 @@ def test_a_bulk_insert_sets_every_column_a_new_row_has() -> None:
     # A column with a server default is not silently written NULL: the writer must give it.
     assert "attempts" not in unset_columns(deliveries)
     assert "completed_at" in unset_columns(deliveries)
+
+
+def _declared_statements() -> list[tuple[str, Statement[Any] | BulkInsert]]:
+    """Every Statement and BulkInsert a module of kasir declares at its top level."""
+    import importlib
+    import pkgutil
+
+    import kasir
+
+    found: list[tuple[str, Statement[Any] | BulkInsert]] = []
+    for info in pkgutil.walk_packages(kasir.__path__, "kasir."):
+        if ".migrations" in info.name or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, Statement | BulkInsert) and value.__class__.__module__ == "kasir.db.statements":
+                found.append((f"{info.name}.{name}", value))
+    return found
+
+
+DECLARED = _declared_statements()
+DRIVERS = {"sqlite": SQLITE, "psycopg": POSTGRESQL, "asyncpg": loop_dialect()}
+
+
+def test_the_hot_paths_statements_are_found() -> None:
+    names = {name for name, _ in DECLARED}
+    for expected in ("kasir.delivery.queue.CLAIM_JOBS", "kasir.payments.service.INSERT", "kasir.idempotency.STORED"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("driver", list(DRIVERS))
+@pytest.mark.parametrize(("name", "statement"), DECLARED, ids=[name for name, _ in DECLARED])
+def test_every_declared_statement_compiles_on_every_driver(
+    name: str, statement: Statement[Any] | BulkInsert, driver: str
+) -> None:
+    """A value bound by the construct itself (a Python constant, ``None``) is refused at compile
+    time, which would otherwise first happen on a request, on one backend only."""
+    dialect = DRIVERS[driver]
+    if isinstance(statement, BulkInsert):
+        plan = statement.sqlite_plan(dialect)[0] if driver == "sqlite" else statement.postgresql_plan(dialect)
+    else:
+        try:
+            plan = statement.plan(dialect)
+        except CompileError as exc:
+            # Arrays are PostgreSQL's; the statements built from them run on PostgreSQL only.
+            if driver == "sqlite" and "_Array" in str(exc):
+                pytest.skip(f"{name} is PostgreSQL's (arrays)")
+            raise
+    assert plan.sql
+    if driver == "asyncpg":
+        assert "%(" not in plan.sql  # numbered placeholders, each taken by position
+        assert plan.names is not None

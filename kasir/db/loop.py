@@ -1,0 +1,283 @@
+"""PostgreSQL on the event loop: units of work and lone reads over asyncpg, no worker threads.
+
+A unit of work is a synchronous function of a connection (``fn(conn)``), written once for both
+backends. On PostgreSQL the hot ones (create-payment, the pay page's and check-payment's reads,
+the worker's claim and record, matching) run here: the function runs in a greenlet of its own,
+and each statement it makes through kasir.db.statements hands its query to the loop
+(:func:`await_only`) and resumes with the rows, so the unit stays synchronous while the loop
+serves everything else during each round trip. Measured against the alternatives in
+benchmarks/driver_bench.py (docs/architecture.md, "Data path"): SQLAlchemy's sessions on worker
+threads cost twice the client CPU per unit, psycopg's async connection 1.2-1.4 times, and
+SQLAlchemy's own asyncio layer over the same driver a further ~160 µs per unit.
+
+A :class:`LoopConnection` runs statements of kasir.db.statements and nothing else: a unit that
+reaches for SQLAlchemy's ``execute`` (a cold branch nobody converted) raises
+:class:`NeedsThread`, its transaction rolls back, and ``Database.unit`` runs it again on a
+thread, where it has a SQLAlchemy Connection. Repeating it is safe: nothing of it committed.
+
+One :class:`LoopPool` serves one event loop (an asyncpg connection belongs to the loop that made
+it), opened on demand up to its size. After PostgreSQL restarts, its idle connections are dead:
+a read or a unit that fails on one before anything could commit is tried once more on a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar, cast
+
+import asyncpg
+import greenlet
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.engine import URL, Dialect
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 10  # seconds; a database that does not answer is an error, not a hang
+# How these sessions show in pg_stat_activity.
+APPLICATION_NAME = "kasir-loop"
+# asyncpg prepares each statement once per connection; Kasir's hot paths use a few dozen.
+STATEMENT_CACHE_SIZE = 256
+
+
+def loop_dialect() -> Dialect:
+    """What statements are compiled with for asyncpg: ``$n`` placeholders, its processors."""
+    return cast(Dialect, asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
+
+
+def asyncpg_dsn(url: URL) -> tuple[str, dict[str, str]]:
+    """The DSN asyncpg takes for a SQLAlchemy URL of libpq's, and the server settings its
+    query asked for. libpq parameters asyncpg does not know would reach the server as settings
+    and fail the connection: ``options`` (``-c name=value``) becomes server settings, and
+    ``gssencmode`` is dropped (asyncpg never asks for GSS encryption, as ``disable`` says)."""
+    query = dict(url.query)
+    settings: dict[str, str] = {}
+    options = query.pop("options", None)
+    for word in shlex.split(options if isinstance(options, str) else " ".join(options or ())):
+        name, _, value = word.removeprefix("-c").strip().partition("=")
+        if name and value:
+            settings[name] = value
+    query.pop("gssencmode", None)
+    dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+    return dsn, settings
+
+
+class DatabaseUnreachable(Exception):
+    """The connection to PostgreSQL could not be made or was lost: nothing of the unit or the
+    read that met it was applied (docs/architecture.md, "Unit of work and the outbox")."""
+
+
+class NeedsThread(BaseException):
+    """A unit on the loop called SQLAlchemy's ``execute``. A BaseException, so that a unit's own
+    ``except Exception`` cannot take it for a failure of its statement and go on."""
+
+
+# Errors that mean the connection is gone, not that the statement was refused. asyncpg raises
+# InternalClientError ("cannot switch to state …") on a session the server ended in the middle
+# of an exchange: that connection is unusable too, and must not go back to the pool.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.CrashShutdownError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def await_only(awaitable: Awaitable[T]) -> T:
+    """From synchronous code run by :func:`in_greenlet`: hand ``awaitable`` to the loop and
+    resume with its result (or its exception)."""
+    parent = greenlet.getcurrent().parent
+    if parent is None:
+        raise RuntimeError("await_only() outside in_greenlet(): a LoopConnection is used off its unit")
+    return cast(T, parent.switch(awaitable))
+
+
+async def in_greenlet(fn: Callable[..., T], *args: Any) -> T:
+    """Run synchronous ``fn`` on the loop: each :func:`await_only` inside it suspends it while
+    this coroutine awaits, so the loop never blocks on it."""
+    child = greenlet.greenlet(fn)
+    value = child.switch(*args)
+    while not child.dead:
+        try:
+            result = await value
+        except BaseException as exc:  # into the unit, where the statement was made
+            value = child.throw(exc)
+        else:
+            value = child.switch(result)
+    return cast(T, value)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg's command tag (``UPDATE 3``, ``INSERT 0 1``) as the rows it changed."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else -1
+
+
+class LoopConnection:
+    """The connection a unit of work gets on the loop: statements compiled for asyncpg
+    (kasir.db.statements picks these methods when it is given one), and ``info`` as a
+    SQLAlchemy Connection has it, for the marks a transaction leaves (new deliveries).
+
+    ``single``: the unit runs outside a transaction, as one statement (atomic by itself), which
+    spares the BEGIN and COMMIT round trips; a second statement is a programming error."""
+
+    __slots__ = ("_raw", "dialect", "info", "sent", "single")
+
+    def __init__(self, raw: asyncpg.Connection, dialect: Dialect, *, single: bool = False) -> None:
+        self._raw = raw
+        self.dialect = dialect
+        self.info: dict[str, Any] = {}
+        self.single = single
+        self.sent = 0  # statements sent so far
+
+    def _send(self) -> None:
+        if self.single and self.sent:
+            raise RuntimeError("a single-statement unit made a second statement: run it as a transaction")
+        self.sent += 1
+
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        self._send()
+        return cast(list[Any], await_only(self._raw.fetch(sql, *args)))
+
+    def fetch_row(self, sql: str, args: Sequence[Any]) -> Any:
+        self._send()
+        return await_only(self._raw.fetchrow(sql, *args))
+
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """For its effect; the rows it changed."""
+        self._send()
+        return _rowcount(await_only(self._raw.execute(sql, *args)))
+
+    def execute(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise NeedsThread("SQLAlchemy's execute() in a unit of work on the event loop")
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """What the pool runs on a connection coming back, after rolling back a transaction left
+    open (a unit cancelled halfway): nothing more. asyncpg's default resets the whole session
+    (advisory locks, cursors, LISTEN, settings), a round trip per unit and per read, for state
+    Kasir's units never leave behind: their locks are the transaction's, they set nothing."""
+
+
+class LoopPool:
+    """The asyncpg connections of one event loop."""
+
+    def __init__(self, dsn: str, size: int, *, server_settings: dict[str, str] | None = None) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._settings = {"application_name": APPLICATION_NAME, **(server_settings or {})}
+        self._pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Task[asyncpg.Pool] | None = None
+
+    async def _get(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            self._pool = await asyncio.shield(self._opening)
+        except BaseException:
+            self._opening = None
+            raise
+        return self._pool
+
+    async def _open(self) -> asyncpg.Pool:
+        pool = asyncpg.create_pool(
+            self._dsn,
+            min_size=0,
+            max_size=self._size,
+            timeout=CONNECT_TIMEOUT,
+            command_timeout=None,
+            statement_cache_size=STATEMENT_CACHE_SIZE,
+            server_settings=self._settings,
+            reset=_keep_session,
+        )
+        return cast(asyncpg.Pool, await pool)
+
+    async def fetch_row(self, sql: str, args: Sequence[Any]) -> Any:
+        """The first row of ``sql``, outside any transaction (a lone SELECT is consistent on
+        its own), or None."""
+        pool = await self._get()
+        for attempt in (1, 2):
+            try:
+                async with pool.acquire() as conn:
+                    try:
+                        return await conn.fetchrow(sql, *args)
+                    except _CONNECTION_LOST:
+                        conn.terminate()  # the pool opens a new one in its place
+                        raise
+            except _CONNECTION_LOST as exc:
+                if attempt == 2:
+                    raise DatabaseUnreachable(str(exc) or type(exc).__name__) from exc
+        raise AssertionError("unreachable")
+
+    async def transaction(
+        self, fn: Callable[[LoopConnection], T], dialect: Dialect, *, single: bool = False
+    ) -> tuple[T, dict[str, Any]]:
+        """Run ``fn`` in one transaction and commit (``single``: as its one statement, with no
+        BEGIN and COMMIT): its result, and the marks it left in the connection's ``info``.
+        Once more on a new connection when the first was found dead before anything could have
+        committed (before COMMIT was sent; before the single statement was); a connection lost
+        after that is an error: whether the commit happened is unknown, and repeating could
+        apply it twice."""
+        pool = await self._get()
+        for attempt in (1, 2):
+            conn: LoopConnection | None = None
+            committing = False
+            try:
+                async with pool.acquire() as raw:
+                    conn = LoopConnection(raw, dialect, single=single)
+                    try:
+                        if not single:
+                            await raw.execute("BEGIN")
+                        result = await in_greenlet(fn, conn)
+                    except _CONNECTION_LOST:
+                        raw.terminate()  # the pool opens a new one in its place
+                        raise
+                    except BaseException:
+                        if not single:
+                            await self._roll_back(raw)
+                        raise
+                    if not single:
+                        committing = True
+                        try:
+                            await raw.execute("COMMIT")
+                        except _CONNECTION_LOST:
+                            raw.terminate()
+                            raise
+                    return result, conn.info
+            except _CONNECTION_LOST as exc:
+                applied_maybe = committing or (single and conn is not None and conn.sent > 0)
+                if applied_maybe or attempt == 2:
+                    raise DatabaseUnreachable(str(exc) or type(exc).__name__) from exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _roll_back(raw: asyncpg.Connection) -> None:
+        """After the unit's own error; a connection that cannot even roll back is dropped."""
+        try:
+            await raw.execute("ROLLBACK")
+        except _CONNECTION_LOST:
+            raw.terminate()
+
+    async def aclose(self) -> None:
+        """On the loop's way out (the app's shutdown)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def terminate(self) -> None:
+        """Without the loop (it may be gone): end the sessions at the socket."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # A loop already closed refuses the callbacks of closing; the sockets then close
+            # when the process lets go of them.
+            with contextlib.suppress(RuntimeError):
+                pool.terminate()
