@@ -28,12 +28,25 @@ from svgplot import Bar, Line, bar_chart
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-BARE_TARGET = 0.70
+# Deliveries against the bare loop of the same run: the worker alone on SQLite and with one
+# PostgreSQL worker, and end to end through POST /v1/mutations.
+WORKER_TARGET = 0.75
+E2E_TARGET = 0.60
+BARE_TARGETS = {
+    "kasir-sqlite": WORKER_TARGET,
+    "kasir-pg-1w": WORKER_TARGET,
+    "e2e-sqlite": E2E_TARGET,
+    "e2e-pg-1w": E2E_TARGET,
+}
 CELERY_TARGET = 10.0
 P99_TARGET_MS = 25.0
 P99_TARGET_RATE = 200.0
 RATE_KEPT = 0.95
-API_TARGETS = {"check": 0.50, "create": 0.25}
+# Each database's own: PostgreSQL is where the network round trips are.
+API_TARGETS = {
+    "sqlite": {"check": 0.60, "create": 0.30},
+    "postgresql": {"check": 0.50, "create": 0.25},
+}
 # The API benchmark's cases in table order, each with what the report calls it. ``status`` has no
 # target (it is shown for information) and is absent from runs made before it was added.
 API_CASES = {
@@ -43,6 +56,7 @@ API_CASES = {
     "status": "`status`: the pay page's status poll (for information)",
 }
 MATCHING_TARGET_S = 5.0
+MATCHING_TARGET_RAW = 1.2  # Kasir's matching ÷ the raw writes of the same rows, same run
 MEMORY_TARGET_MB = 200.0
 DB_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
@@ -106,7 +120,7 @@ def describe_case(name: str, case: dict[str, Any]) -> str:
 def delivery_scores(delivery: dict[str, Any] | None) -> list[Score]:
     if delivery is None:
         return [
-            Score("deliveries ≥ 70 % of a bare aiohttp loop (SQLite)", "-", "–", "", "–", f"≥ {BARE_TARGET}", None),
+            Score("deliveries ≥ 0.75 × a bare aiohttp loop", "-", "–", "", "–", f"≥ {WORKER_TARGET}", None),
             Score("deliveries ≥ 10 × Celery + Redis + requests", "-", "–", "", "–", f"≥ {CELERY_TARGET:g}", None),
             Score(f"paid → received p99 at {P99_TARGET_RATE:g}/s", "-", "–", "", "", f"≤ {P99_TARGET_MS:g} ms", None),
         ]
@@ -114,38 +128,35 @@ def delivery_scores(delivery: dict[str, Any] | None) -> list[Score]:
     bare = delivery["bare_reference_events_per_s"]
     celery = cases.get("celery", {}).get("events_per_s")
     scores = []
-    targets = (
-        (
-            "deliveries ≥ 70 % of a bare aiohttp loop (SQLite)",
-            "bare",
-            f"bare loop {num(bare, unit='/s')}",
-            ".2f",
-            BARE_TARGET,
-        ),
-        (
-            "deliveries ≥ 10 × Celery + Redis + requests",
-            "celery",
-            f"Celery {num(celery, unit='/s')}",
-            ".1f",
-            CELERY_TARGET,
-        ),
-    )
-    for target, against, baseline, ratio_format, goal in targets:
-        for name in ("kasir-sqlite", "e2e-sqlite"):
-            case = cases.get(name)
-            rate = case["events_per_s"] if case else None
-            ratio = ratios.get(f"{name}/{against}")
-            scores.append(
-                Score(
-                    target,
-                    describe_case(name, case) if case else name,
-                    num(rate, unit="/s"),
-                    baseline,
-                    num(ratio, ratio_format, "×"),
-                    f"≥ {goal:.2f}×" if against == "bare" else f"≥ {goal:g}×",
-                    None if ratio is None else ratio >= goal,
-                )
+    for name, goal in BARE_TARGETS.items():
+        case = cases.get(name)
+        ratio = ratios.get(f"{name}/bare")
+        alone = name.startswith("kasir-")
+        scores.append(
+            Score(
+                f"deliveries, {'worker alone' if alone else 'end to end'}, ≥ {goal:.2f} × a bare aiohttp loop",
+                describe_case(name, case) if case else name,
+                num(case["events_per_s"] if case else None, unit="/s"),
+                f"bare loop {num(bare, unit='/s')}",
+                num(ratio, ".2f", "×"),
+                f"≥ {goal:.2f}×",
+                None if ratio is None else ratio >= goal,
             )
+        )
+    for name in ("kasir-sqlite", "e2e-sqlite"):
+        case = cases.get(name)
+        ratio = ratios.get(f"{name}/celery")
+        scores.append(
+            Score(
+                "deliveries ≥ 10 × Celery + Redis + requests",
+                describe_case(name, case) if case else name,
+                num(case["events_per_s"] if case else None, unit="/s"),
+                f"Celery {num(celery, unit='/s')}",
+                num(ratio, ".1f", "×"),
+                f"≥ {CELERY_TARGET:g}×",
+                None if ratio is None else ratio >= CELERY_TARGET,
+            )
+        )
     for case in delivery["latency"].values():
         if case["rate"] != P99_TARGET_RATE:
             continue
@@ -207,9 +218,10 @@ def delivery_section(delivery: dict[str, Any], plots: Path, docs: Path) -> list[
         )
     lines.append("")
     if "bare/celery" in ratios:
-        bound = BARE_TARGET * ratios["bare/celery"]
+        bound = WORKER_TARGET * ratios["bare/celery"]
         lines.append(
-            f"The bare loop itself is {ratios['bare/celery']:.1f} × Celery here, so a sender at exactly 70 % of "
+            f"The bare loop itself is {ratios['bare/celery']:.1f} × Celery here, so a sender at exactly "
+            f"{WORKER_TARGET:.0%} of "
             f"the bare loop would be {bound:.1f} × Celery: "
             + (
                 "the two delivery targets cannot both be met on this machine, whatever Kasir does."
@@ -242,7 +254,7 @@ def delivery_section(delivery: dict[str, Any], plots: Path, docs: Path) -> list[
                 group=prefix,
             )
         )
-    bar_lines = [Line(BARE_TARGET * bare, "70 % of bare")] if bare else []
+    bar_lines = [Line(WORKER_TARGET * bare, f"{WORKER_TARGET:.0%} of bare")] if bare else []
     bar_chart(
         plots / "deliveries.svg",
         "Webhook deliveries per second (higher is better)",
@@ -348,8 +360,9 @@ def latency_section(delivery: dict[str, Any], plots: Path, docs: Path, pressure:
 
 def api_scores(apis: dict[str, dict[str, Any] | None]) -> list[Score]:
     scores = []
-    for case, target in API_TARGETS.items():
+    for case in ("check", "create"):
         for kind, api in apis.items():
+            target = API_TARGETS[kind][case]
             ratio = api["ratios"][f"{case}/hello"] if api else None
             scores.append(
                 Score(
@@ -403,7 +416,7 @@ def api_section(apis: dict[str, dict[str, Any] | None], plots: Path, docs: Path)
                 continue  # a run from before the case existed
             row = api["cases"][case]
             ratio = api["ratios"].get(f"{case}/hello", 1.0 if case == "hello" else None)
-            target = API_TARGETS.get(case)
+            target = API_TARGETS[kind].get(case)
             if target:
                 goal = f"≥ {target:.2f} ({verdict(ratio >= target) if ratio is not None else '–'})"
             else:
@@ -423,7 +436,8 @@ def api_section(apis: dict[str, dict[str, Any] | None], plots: Path, docs: Path)
         "API requests per second, same server (higher is better)",
         bars,
         unit="requests/s",
-        subtitle="ratio to the hello-world route of the same run in brackets; targets: check ≥ 0.50, create ≥ 0.25"
+        subtitle="ratio to the hello-world route of the same run in brackets; targets: check ≥ 0.60 (SQLite), "
+        "0.50 (PostgreSQL), create ≥ 0.30, 0.25"
         + ("; status: for information" if any(bar.series.startswith("status") for bar in bars) else ""),
     )
     return lines
@@ -449,6 +463,17 @@ def matching_scores(matching: dict[str, Any] | None, kinds: list[str]) -> list[S
                 (r["kasir_seconds"] <= MATCHING_TARGET_S) if r and full else None,
             )
         )
+        scores.append(
+            Score(
+                f"matching 100,000 mutations ≤ {MATCHING_TARGET_RAW:g} × the raw writes",
+                DB_NAMES[kind] + ("" if r is None or full else f" (only {r['credits']:,} credits)"),
+                num(r["kasir_seconds"], ".1f", " s") if r else "–",
+                f"raw writes {num(r['raw_seconds'], '.1f', ' s')}" if r else "",
+                num(r["ratio_to_raw"], ".2f", "× raw") if r else "–",
+                f"≤ {MATCHING_TARGET_RAW:g}× raw",
+                (r["ratio_to_raw"] <= MATCHING_TARGET_RAW) if r and full else None,
+            )
+        )
     return scores
 
 
@@ -472,11 +497,13 @@ def matching_section(matching: dict[str, Any] | None, plots: Path, docs: Path) -
     ]
     bars = []
     for r in matching["results"]:
-        met = r["kasir_seconds"] <= MATCHING_TARGET_S if r["credits"] >= 100_000 else None
+        full = r["credits"] >= 100_000
+        met = r["kasir_seconds"] <= MATCHING_TARGET_S if full else None
+        met_raw = r["ratio_to_raw"] <= MATCHING_TARGET_RAW if full else None
         lines.append(
             f"| {DB_NAMES[r['database']]} ({r['order']}) | {r['credits']:,} | {r['kasir_seconds']:.1f} s | "
             f"{r['kasir_per_second']:,} | {r['raw_seconds']:.1f} s | {r['ratio_to_raw']:.2f} | "
-            f"≤ {MATCHING_TARGET_S:g} s: {verdict(met)} |"
+            f"≤ {MATCHING_TARGET_S:g} s: {verdict(met)}; ≤ {MATCHING_TARGET_RAW:g}× raw: {verdict(met_raw)} |"
         )
         group = f"{r['database']} {r['order']}"
         label = DB_NAMES[r["database"]]
