@@ -256,15 +256,15 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, daemon=True).start()
 
-            def on_loop(fn: Callable[[Any], Any], *, single: bool = False) -> Any:
-                return asyncio.run_coroutine_threadsafe(db.unit(fn, single=single), loop).result()
+            def on_loop(fn: Callable[[Any], Any]) -> Any:
+                return asyncio.run_coroutine_threadsafe(db.unit(fn), loop).result()
 
             def release(_n: int) -> None:
                 db.write_sync(queue.release_all_claims)
 
             def claim(_n: int) -> None:
                 now = utcnow()
-                claimed.append(on_loop(lambda conn: queue.claim(conn, now, 100, lease), single=True))
+                claimed.append(on_loop(lambda conn: queue.claim(conn, now, 100, lease)))
 
             name = "worker: claim 100 due deliveries"
             figures[name] = per_unit(proxy, name, claim, args.repeat, setup=release)

@@ -407,19 +407,17 @@ class Database:
 
     # -- units of work on the event loop (PostgreSQL, kasir.db.loop) ----------------------------
 
-    async def unit(self, fn: Callable[[Any], T], *, retry_conflicts: bool = False, single: bool = False) -> T:
+    async def unit(self, fn: Callable[[Any], T], *, retry_conflicts: bool = False) -> T:
         """``write`` for a unit whose statements are kasir.db.statements: on PostgreSQL it runs on
         the event loop over asyncpg (``fn`` gets a LoopConnection), with no thread; on SQLite
         exactly as ``write``. A unit that calls SQLAlchemy's ``execute`` on the loop runs again
-        on a thread (``thread_fallbacks`` counts it), from the start: nothing of it committed.
-        ``single``: ``fn`` makes one statement, which PostgreSQL runs without BEGIN and COMMIT
-        (one round trip instead of three; a statement is atomic by itself)."""
+        on a thread (``thread_fallbacks`` counts it), from the start: nothing of it committed."""
         if self.is_sqlite:
             return await self.write(fn, retry_conflicts=retry_conflicts)
         pool = self._loop_pool()
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                result, info = await pool.transaction(fn, self._loop_dialect, single=single)
+                result, info = await pool.transaction(fn, self._loop_dialect)
             except NeedsThread:
                 name = getattr(fn, "__qualname__", repr(fn))
                 self.thread_fallbacks[name] = self.thread_fallbacks.get(name, 0) + 1

@@ -56,17 +56,23 @@ def asyncpg_dsn(url: URL) -> tuple[str, dict[str, str]]:
     settings: dict[str, str] = {}
     options = query.pop("options", None)
     for word in shlex.split(options if isinstance(options, str) else " ".join(options or ())):
-        name, _, value = word.removeprefix("-c").strip().partition("=")
+        name, _, value = word.removeprefix("--").removeprefix("-c").strip().partition("=")
         if name and value:
             settings[name] = value
     query.pop("gssencmode", None)
+    # Connection-level knobs of libpq's own: the loop's connections time out after
+    # CONNECT_TIMEOUT, and asyncpg keeps its sockets with the system's TCP keepalive.
+    for name in ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"):
+        query.pop(name, None)
     dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
     return dsn, settings
 
 
 class DatabaseUnreachable(Exception):
-    """The connection to PostgreSQL could not be made or was lost: nothing of the unit or the
-    read that met it was applied (docs/architecture.md, "Unit of work and the outbox")."""
+    """The connection to PostgreSQL could not be made or was lost. Nothing of the unit or the
+    read that met it was applied, except when it was lost while its COMMIT was on the way:
+    then whether it was is unknown, as with any driver, and a client
+    retrying with the same Idempotency-Key gets the first answer if it was."""
 
 
 class NeedsThread(BaseException):
@@ -103,6 +109,7 @@ async def in_greenlet(fn: Callable[..., T], *args: Any) -> T:
     """Run synchronous ``fn`` on the loop: each :func:`await_only` inside it suspends it while
     this coroutine awaits, so the loop never blocks on it."""
     child = greenlet.greenlet(fn)
+    child.gr_context = greenlet.getcurrent().gr_context  # the caller's context variables
     value = child.switch(*args)
     while not child.dead:
         try:
@@ -123,36 +130,23 @@ def _rowcount(status: str) -> int:
 class LoopConnection:
     """The connection a unit of work gets on the loop: statements compiled for asyncpg
     (kasir.db.statements picks these methods when it is given one), and ``info`` as a
-    SQLAlchemy Connection has it, for the marks a transaction leaves (new deliveries).
+    SQLAlchemy Connection has it, for the marks a transaction leaves (new deliveries)."""
 
-    ``single``: the unit runs outside a transaction, as one statement (atomic by itself), which
-    spares the BEGIN and COMMIT round trips; a second statement is a programming error."""
+    __slots__ = ("_raw", "dialect", "info")
 
-    __slots__ = ("_raw", "dialect", "info", "sent", "single")
-
-    def __init__(self, raw: asyncpg.Connection, dialect: Dialect, *, single: bool = False) -> None:
+    def __init__(self, raw: asyncpg.Connection, dialect: Dialect) -> None:
         self._raw = raw
         self.dialect = dialect
         self.info: dict[str, Any] = {}
-        self.single = single
-        self.sent = 0  # statements sent so far
-
-    def _send(self) -> None:
-        if self.single and self.sent:
-            raise RuntimeError("a single-statement unit made a second statement: run it as a transaction")
-        self.sent += 1
 
     def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        self._send()
         return cast(list[Any], await_only(self._raw.fetch(sql, *args)))
 
     def fetch_row(self, sql: str, args: Sequence[Any]) -> Any:
-        self._send()
         return await_only(self._raw.fetchrow(sql, *args))
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> int:
         """For its effect; the rows it changed."""
-        self._send()
         return _rowcount(await_only(self._raw.execute(sql, *args)))
 
     def execute(self, *_args: object, **_kwargs: object) -> NoReturn:
@@ -174,6 +168,13 @@ class LoopPool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[asyncpg.Connection] = []
         self._closed = False
+
+    def _drop_idle(self) -> None:
+        """After a connection was found dead: the idle ones most likely are too (a restart of
+        the server ends every session), so the next try connects anew instead of finding out."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
 
     async def _acquire(self) -> asyncpg.Connection:
         await self._slots.acquire()
@@ -214,49 +215,47 @@ class LoopPool:
                 finally:
                     self._release(conn, clean=clean)
             except _CONNECTION_LOST as exc:
+                self._drop_idle()
                 if attempt == 2:
                     raise DatabaseUnreachable(str(exc) or type(exc).__name__) from exc
         raise AssertionError("unreachable")
 
-    async def transaction(
-        self, fn: Callable[[LoopConnection], T], dialect: Dialect, *, single: bool = False
-    ) -> tuple[T, dict[str, Any]]:
-        """Run ``fn`` in one transaction and commit (``single``: as its one statement, with no
-        BEGIN and COMMIT): its result, and the marks it left in the connection's ``info``.
-        Once more on a new connection when the first was found dead before anything could have
-        committed (before COMMIT was sent; before the single statement was); a connection lost
-        after that is an error: whether the commit happened is unknown, and repeating could
-        apply it twice."""
+    async def transaction(self, fn: Callable[[LoopConnection], T], dialect: Dialect) -> tuple[T, dict[str, Any]]:
+        """Run ``fn`` in one transaction and commit: its result, and the marks it left in the
+        connection's ``info``. Once more, on a new connection, when the first was found dead
+        before COMMIT was sent (nothing of it applied); a connection lost during COMMIT is an
+        error: whether that commit happened is unknown, and repeating could apply it twice."""
         for attempt in (1, 2):
-            conn: LoopConnection | None = None
             committing = False
             try:
                 raw = await self._acquire()
                 clean = False
                 try:
-                    conn = LoopConnection(raw, dialect, single=single)
+                    conn = LoopConnection(raw, dialect)
                     try:
-                        if not single:
-                            await raw.execute("BEGIN")
+                        await raw.execute("BEGIN")
                         result = await in_greenlet(fn, conn)
                     except _CONNECTION_LOST:
                         raise
                     except BaseException:
                         # The unit's own error: roll back, and keep the connection if that worked.
-                        if not single:
-                            await raw.execute("ROLLBACK")
+                        await raw.execute("ROLLBACK")
                         clean = True
                         raise
-                    if not single:
-                        committing = True
-                        await raw.execute("COMMIT")
+                    committing = True
+                    if await raw.execute("COMMIT") != "COMMIT":
+                        # PostgreSQL ends a transaction that had a failed statement with a
+                        # rollback, even on COMMIT: a unit that caught a statement's error and
+                        # went on must not be answered as committed.
+                        clean = True
+                        raise RuntimeError("PostgreSQL rolled the unit back: one of its statements had failed")
                     clean = True
                     return result, conn.info
                 finally:
                     self._release(raw, clean=clean)
             except _CONNECTION_LOST as exc:
-                applied_maybe = committing or (single and conn is not None and conn.sent > 0)
-                if applied_maybe or attempt == 2:
+                self._drop_idle()
+                if committing or attempt == 2:
                     raise DatabaseUnreachable(str(exc) or type(exc).__name__) from exc
         raise AssertionError("unreachable")
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,6 +125,25 @@ def mask(name: str, value: str) -> str:
     return (scheme.group(1) if scheme else "") + "***"
 
 
+class _Payload(Mapping[str, Any]):
+    """A job's data for a dialect, decoded from the stored text the first time it is read: a
+    dialect that splices the stored text (``raw_data``) never pays for the decoding."""
+
+    __slots__ = ("_job",)
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def __getitem__(self, key: str) -> Any:
+        return self._job.payload()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._job.payload())
+
+    def __len__(self) -> int:
+        return len(self._job.payload())
+
+
 def prepare(job: Job, timestamp: int) -> Request:
     """The request of one attempt. Raises when it cannot be built (a header the endpoint has no
     right to send, a payload the dialect cannot render): callers record that as a failed try."""
@@ -136,9 +155,10 @@ def prepare(job: Job, timestamp: int) -> Request:
         id=job.event_id,
         type=job.event_type,
         created_at=job.event_created_at,
-        data=job.event_payload,
+        data=_Payload(job),
         mode=job.mode,
         business_id=job.username,
+        raw_data=job.payload_json,
     )
     rendered = dialects.get(job.dialect).render(event, job.secrets, timestamp=timestamp, delivery_id=job.public_id)
     # Custom headers come first, so no endpoint setting can overwrite a signature.

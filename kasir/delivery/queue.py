@@ -58,13 +58,22 @@ class Job:
     event_id: str = ""
     event_type: str = ""
     event_created_at: int = 0
-    event_payload: dict[str, Any] = field(default_factory=dict)
+    # The event's data: given decoded, or as stored (``payload_json``) and decoded by
+    # ``payload()`` only when something reads it; a dialect that embeds the data unchanged
+    # (``standard``) splices the stored text instead (kasir.dialects.base.WebhookEvent.raw_data).
+    event_payload: dict[str, Any] | None = None
+    payload_json: str | None = None
     username: str = ""
     secrets: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     rate_limit: int | None = None
     endpoint_enabled: bool = True
     endpoint_public_id: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        if self.event_payload is None:
+            self.event_payload = json.loads(self.payload_json) if self.payload_json else {}
+        return self.event_payload
 
 
 def lease_free(now: Any) -> ColumnElement[bool]:
@@ -187,17 +196,10 @@ def claim(conn: Conn, now: datetime, limit: int, lease: timedelta) -> list[Job]:
     else:
         ids = statements.scalars(conn, CLAIM_IDS, params)
         rows = statements.rows(conn, JOBS_BY_IDS, {"ids": ids}) if ids else []
-    payloads: dict[int, dict[str, Any]] = {}
-    jobs = []
-    for row in rows:
-        payload = payloads.get(row["event_id"])
-        if payload is None:  # an event going to several targets is decoded once
-            payload = payloads[row["event_id"]] = json.loads(row["payload"])
-        jobs.append(_job(row, payload, now))
-    return jobs
+    return [_job(row, now) for row in rows]
 
 
-def _job(row: dict[str, Any], payload: dict[str, Any], now: datetime) -> Job:
+def _job(row: dict[str, Any], now: datetime) -> Job:
     job = Job(
         id=row["id"],
         public_id=row["public_id"],
@@ -210,7 +212,7 @@ def _job(row: dict[str, Any], payload: dict[str, Any], now: datetime) -> Job:
         event_id=row["event_public_id"],
         event_type=row["event_type"],
         event_created_at=int(row["event_created_at"].timestamp()),
-        event_payload=payload,
+        payload_json=row["payload"],
         username=row["username"] or "",
     )
     if row["endpoint_id"] is not None:

@@ -85,7 +85,7 @@ def notifier_message(job: queue.Job, public_url: str) -> notifiers.Message:
     """What a notifier delivery says, written by the renderer registered for its event type
     (``notifiers.renderers``: buyer messages, the owner's alerts). No renderer is an error of
     the attempt (:class:`renderers.NoRenderer`), never a message skipped."""
-    text = renderers.render(job.event_type, job.event_payload, public_url, medium=notifiers.medium(job.url))
+    text = renderers.render(job.event_type, job.payload(), public_url, medium=notifiers.medium(job.url))
     return notifiers.Message(
         to=notifiers.recipient(job.url), text=text.text, reference=job.event_id, subject=text.subject
     )
@@ -109,7 +109,12 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Claimed jobs wait here for one of the sender tasks, which live as long as the worker
+        # (a task per delivery cost its creation and its callbacks every time); ``_busy`` counts
+        # the jobs being attempted, ``_room`` is set whenever one is done.
+        self._jobs: asyncio.Queue[queue.Job | None] = asyncio.Queue()
+        self._busy = 0
+        self._room = asyncio.Event()
         self._results: asyncio.Queue[queue.Outcome | None] = asyncio.Queue()
         self._buckets = TokenBuckets()
         self._watch: sqlite3.Connection | None = None
@@ -147,12 +152,19 @@ class Worker:
             async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
                 recorder = asyncio.create_task(self._record_loop(), name="kasir-recorder")
                 listener = asyncio.create_task(self._listen(), name="kasir-listen") if not self.db.is_sqlite else None
+                senders = [
+                    asyncio.create_task(self._sender(session), name=f"kasir-sender-{n}")
+                    for n in range(self.settings.worker_concurrency)
+                ]
                 try:
-                    await self._claim_loop(session)
+                    await self._claim_loop()
                 finally:
-                    # Drain: what is in flight finishes (or times out) and is recorded.
-                    if self._inflight:
-                        await asyncio.wait(self._inflight, timeout=self.settings.delivery_timeout + 5)
+                    # Drain: what is claimed is attempted (or times out) and is recorded.
+                    for _ in senders:
+                        await self._jobs.put(None)
+                    _done, late = await asyncio.wait(senders, timeout=self.settings.delivery_timeout + 5)
+                    for sender in late:
+                        sender.cancel()
                     await self._results.put(None)
                     await recorder
                     if self._watch is not None:
@@ -202,26 +214,40 @@ class Worker:
         finally:
             lock.release()
 
-    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
+    def _in_hand(self) -> int:
+        """Jobs claimed and not yet attempted to the end."""
+        return self._busy + self._jobs.qsize()
+
+    async def _sender(self, session: aiohttp.ClientSession) -> None:
+        while (job := await self._jobs.get()) is not None:
+            self._busy += 1
+            try:
+                await self._attempt(session, job)
+            finally:
+                self._busy -= 1
+                self._room.set()
+
+    async def _claim_loop(self) -> None:
         concurrency = self.settings.worker_concurrency
         while not self._stopping.is_set():
             # Under load, wait for half the room to free up, so claims come in batches.
-            while self._inflight and concurrency - len(self._inflight) < max(1, concurrency // 2):
-                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-            room = min(concurrency - len(self._inflight), self.settings.worker_batch)
+            while self._in_hand() and concurrency - self._in_hand() < max(1, concurrency // 2):
+                self._room.clear()
+                await self._room.wait()
+            room = min(concurrency - self._in_hand(), self.settings.worker_batch)
             self._wake.clear()
             try:
-                # One statement on PostgreSQL (kasir.delivery.queue.CLAIM_JOBS): no transaction.
-                jobs = await self.db.unit(self._claim(room), single=True)
+                # One statement on PostgreSQL (kasir.delivery.queue.CLAIM_JOBS), in a transaction
+                # all the same: reading what it returns can fail (a secret the key cannot open),
+                # and the claim must then roll back rather than lease what nobody will send.
+                jobs = await self.db.unit(self._claim(room))
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 jobs = []
                 await asyncio.sleep(1)
             self._note_claimed(len(jobs))
             for job in jobs:
-                task = asyncio.create_task(self._attempt(session, job))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                self._jobs.put_nowait(job)
             if len(jobs) < room:
                 await self._idle()
 

@@ -28,6 +28,9 @@ class WebhookEvent:
     data: Mapping[str, Any]
     mode: str = "test"
     business_id: str = ""  # the merchant, for dialects that name the account (Xendit)
+    # ``data`` as the outbox stored it (``encode_json``'s compact text), when the caller has it:
+    # a dialect whose body embeds the data unchanged splices it instead of encoding it again.
+    raw_data: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,11 @@ def matches_any(expected: Iterable[str], given: str) -> bool:
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_json_value(value: str | int | None) -> bytes:
+    """One value as ``encode_json`` writes it inside an object."""
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def decode_json(body: bytes) -> dict[str, Any]:

@@ -221,10 +221,12 @@ def create_payment(
         # (no row comes back), and in the usual nearly empty range that spares the read of the
         # taken ones, a round trip on PostgreSQL. Past them, read what is taken and pick among
         # what is free.
+        # (What the read finds is what holds: a code refused on a blind try may be an overdue
+        # payment's, which expire_due below frees.)
         if attempt < _BLIND_TRIES:
             taken = refused
         else:
-            taken = refused | codes.taken_final_amounts(
+            taken = codes.taken_final_amounts(
                 conn, mode=principal.mode, channel_account=channel_account, amount=request.amount
             )
         unique_code = codes.pick_free(request.amount, taken)

@@ -7,6 +7,8 @@ a unit that reaches for SQLAlchemy to a thread without applying any of it twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +21,7 @@ from kasir.clock import utcnow
 from kasir.config import Settings
 from kasir.db import statements
 from kasir.db.engine import LOOP_POOL_SIZE, Database, RetryTransaction, build_engine
-from kasir.db.loop import APPLICATION_NAME, DatabaseUnreachable
+from kasir.db.loop import APPLICATION_NAME, DatabaseUnreachable, asyncpg_dsn
 from kasir.db.statements import Conn, Statement
 from kasir.db.tables import merchants, payments, webhook_settings
 from kasir.merchants.keys import hash_api_key
@@ -40,6 +42,9 @@ WHO_AM_I: Statement[dict[str, Any]] = Statement(
 RENAME: Statement[Any] = Statement(
     sa.update(merchants).where(merchants.c.id == sa.bindparam("id")).values(name=sa.bindparam("name")),
     name="rename_merchant",
+)
+DIVIDE_BY_ZERO: Statement[dict[str, int]] = Statement(
+    sa.select((sa.literal_column("1") / sa.literal_column("0")).label("never")), name="divide_by_zero"
 )
 NAME: Statement[dict[str, str]] = Statement(
     sa.select(merchants.c.name).where(merchants.c.id == sa.bindparam("id")), name="merchant_name"
@@ -283,21 +288,62 @@ def test_a_database_that_does_not_answer_is_an_error_at_once() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-def test_a_single_statement_unit_runs_without_a_transaction_and_refuses_a_second(
+def test_after_a_restart_ended_every_idle_session_the_next_read_and_unit_still_answer(
+    db: Database, database_url: str
+) -> None:
+    """A restart ends all the sessions at once: the one retry must not land on another dead one."""
+
+    async def work() -> tuple[Any, Any]:
+        await asyncio.gather(*(db.fetch_one(WHO_AM_I, {"pause": 0.05}) for _ in range(4)))
+        assert end_sessions(database_url) >= 2
+        read = await db.fetch_one(WHO_AM_I, {"pause": 0})
+        assert end_sessions(database_url) >= 1
+        unit = await db.unit(lambda conn: statements.first(conn, WHO_AM_I, {"pause": 0}))
+        return read, unit
+
+    read, unit = on_a_loop(work, db)
+    assert read is not None
+    assert unit is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_unit_that_swallowed_a_statement_error_is_not_answered_as_committed(
     db: Database, merchant: NewMerchant
 ) -> None:
-    def rename(conn: Conn) -> int:
-        return statements.execute(conn, RENAME, {"id": merchant.id, "name": "alone"})
+    def swallow(conn: Conn) -> str:
+        statements.execute(conn, RENAME, {"id": merchant.id, "name": "half"})
+        with contextlib.suppress(Exception):  # what a careless unit might do
+            statements.first(conn, DIVIDE_BY_ZERO, {})
+        return "done"
 
-    def two(conn: Conn) -> None:
-        statements.first(conn, NAME, {"id": merchant.id})
-        statements.execute(conn, RENAME, {"id": merchant.id, "name": "never"})
+    with pytest.raises(RuntimeError, match="rolled the unit back"):
+        on_a_loop(lambda: db.unit(swallow), db)
+    assert name_of(db, merchant.id) != "half"
 
-    async def work() -> int:
-        changed = await db.unit(rename, single=True)
-        with pytest.raises(RuntimeError, match="second statement"):
-            await db.unit(two, single=True)
-        return changed
 
-    assert on_a_loop(work, db) == 1
-    assert name_of(db, merchant.id) == "alone"
+def test_a_unit_sees_its_callers_context_variables(db: Database) -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+    async def work() -> str:
+        request_id.set("req-7")
+        return await db.unit(lambda _conn: request_id.get())
+
+    assert on_a_loop(work, db) == "req-7"
+
+
+@pytest.mark.parametrize(
+    ("query", "settings"),
+    [
+        ("?options=-c%20synchronous_commit%3Doff&gssencmode=disable&connect_timeout=5", {"synchronous_commit": "off"}),
+        ("?options=--statement_timeout%3D5000&keepalives=1", {"statement_timeout": "5000"}),
+        ("?sslmode=disable", {}),
+    ],
+)
+def test_libpq_parameters_become_what_asyncpg_takes(query: str, settings: dict[str, str]) -> None:
+    dsn, server_settings = asyncpg_dsn(sa.engine.make_url("postgresql+psycopg://kasir@db.example/kasir" + query))
+    assert server_settings == settings
+    assert dsn.startswith("postgresql://kasir@db.example/kasir")
+    for libpq_only in ("gssencmode", "connect_timeout", "keepalives", "options"):
+        assert libpq_only not in dsn
+    assert ("sslmode=disable" in dsn) == ("sslmode" in query)

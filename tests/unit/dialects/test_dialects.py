@@ -185,3 +185,23 @@ def test_digiflazz_ping_body_is_the_seed_ping_payload() -> None:
     rendered = dialects.get("digiflazz").render(ping, ["s"], timestamp=1, delivery_id="d")
     assert rendered.headers["X-Digiflazz-Event"] == "ping"
     assert json.loads(rendered.body) == dict(ping.data)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_stored_data_gives_the_same_request_as_the_decoded_data(name: str) -> None:
+    """The worker hands a dialect the data as the outbox stored it (``raw_data``, with a mapping
+    that decodes it only when read): every dialect sends exactly the bytes it sends for the
+    decoded dict, the ones that splice the stored text included."""
+    stored = WebhookEvent(
+        id=PAID.id,
+        type=PAID.type,
+        created_at=PAID.created_at,
+        business_id=PAID.business_id,
+        data=PAID.data,
+        raw_data=json.dumps(PAID.data, separators=(",", ":"), ensure_ascii=False),
+    )
+    secrets, now = [new_webhook_secret(), new_webhook_secret()], int(time.time())
+    decoded = dialects.get(name).render(PAID, secrets, timestamp=now, delivery_id="dlv_1")
+    spliced = dialects.get(name).render(stored, secrets, timestamp=now, delivery_id="dlv_1")
+    assert spliced.body == decoded.body
+    assert spliced.headers == decoded.headers
