@@ -839,6 +839,14 @@ def write(results: Path, docs: Path) -> dict[str, Any]:
     page += scoreboard(scores)
     page += [""]
     page += [
+        "Where the time of a missed target goes is measured by the profiles and counts of "
+        "`benchmarks/README.md`: `worker_profile.py` for the deliveries (aiohttp's own request "
+        "machinery is most of it, then the dialect's render and sign, then the database), "
+        "`round_trips.py` for the round trips each unit makes, and `driver_bench.py` for the "
+        "PostgreSQL driver's share of a unit.",
+        "",
+    ]
+    page += [
         "## To reproduce",
         "",
         "```sh",
