@@ -452,28 +452,31 @@ def matching_scores(matching: dict[str, Any] | None, kinds: list[str]) -> list[S
     for kind in kinds:
         r = found.get(kind)
         full = r is not None and r["credits"] >= 100_000  # the target is for 100,000: a smaller run says nothing
-        scores.append(
-            Score(
-                f"matching 100,000 mutations ≤ {MATCHING_TARGET_S:g} s",
-                DB_NAMES[kind] + ("" if r is None or full else f" (only {r['credits']:,} credits)"),
-                num(r["kasir_seconds"], ".1f", " s") if r else "–",
-                f"raw writes {num(r['raw_seconds'], '.1f', ' s')}" if r else "",
-                num(r["ratio_to_raw"], ".2f", "× raw") if r else "–",
+        # The absolute target of an earlier issue, and issue 21's against the same run's raw writes.
+        goals = (
+            (
                 f"≤ {MATCHING_TARGET_S:g} s",
-                (r["kasir_seconds"] <= MATCHING_TARGET_S) if r and full else None,
-            )
-        )
-        scores.append(
-            Score(
-                f"matching 100,000 mutations ≤ {MATCHING_TARGET_RAW:g} × the raw writes",
-                DB_NAMES[kind] + ("" if r is None or full else f" (only {r['credits']:,} credits)"),
-                num(r["kasir_seconds"], ".1f", " s") if r else "–",
-                f"raw writes {num(r['raw_seconds'], '.1f', ' s')}" if r else "",
-                num(r["ratio_to_raw"], ".2f", "× raw") if r else "–",
+                f"≤ {MATCHING_TARGET_S:g} s",
+                r is not None and r["kasir_seconds"] <= MATCHING_TARGET_S,
+            ),
+            (
+                f"≤ {MATCHING_TARGET_RAW:g} × the raw writes",
                 f"≤ {MATCHING_TARGET_RAW:g}× raw",
-                (r["ratio_to_raw"] <= MATCHING_TARGET_RAW) if r and full else None,
-            )
+                r is not None and r["ratio_to_raw"] <= MATCHING_TARGET_RAW,
+            ),
         )
+        for target, goal, met in goals:
+            scores.append(
+                Score(
+                    f"matching 100,000 mutations {target}",
+                    DB_NAMES[kind] + ("" if r is None or full else f" (only {r['credits']:,} credits)"),
+                    num(r["kasir_seconds"], ".1f", " s") if r else "–",
+                    f"raw writes {num(r['raw_seconds'], '.1f', ' s')}" if r else "",
+                    num(r["ratio_to_raw"], ".2f", "× raw") if r else "–",
+                    goal,
+                    met if r and full else None,
+                )
+            )
     return scores
 
 

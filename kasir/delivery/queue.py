@@ -128,8 +128,11 @@ def _claim_statement(dialect: str) -> Any:
     return update(deliveries).where(chosen).values(claimed_until=bindparam("until", type_=UTCDateTime))
 
 
-# What the claim returns of each delivery it takes.
+# What the claim returns of each delivery it takes, and reads of its endpoint (as
+# ``endpoint_<column>``) or of its merchant's callback settings (``settings_<column>``).
 _CLAIMED = ("id", "public_id", "url", "dialect", "attempts", "merchant_id", "mode", "endpoint_id", "event_id")
+_SECRETS = ("secret", "previous_secret", "previous_secret_expires_at")
+_ENDPOINT = ("url", "dialect", "headers", "rate_limit", "enabled", "public_id", *_SECRETS)
 
 
 def _jobs_of(claimed: Any) -> Any:
@@ -143,18 +146,8 @@ def _jobs_of(claimed: Any) -> Any:
         events.c.type.label("event_type"),
         events.c.created_at.label("event_created_at"),
         events.c.payload,
-        endpoints.c.url.label("endpoint_url"),
-        endpoints.c.dialect.label("endpoint_dialect"),
-        endpoints.c.headers.label("endpoint_headers"),
-        endpoints.c.rate_limit.label("endpoint_rate_limit"),
-        endpoints.c.enabled.label("endpoint_enabled"),
-        endpoints.c.public_id.label("endpoint_public_id"),
-        endpoints.c.secret.label("endpoint_secret"),
-        endpoints.c.previous_secret.label("endpoint_previous_secret"),
-        endpoints.c.previous_secret_expires_at.label("endpoint_previous_expires_at"),
-        webhook_settings.c.secret.label("settings_secret"),
-        webhook_settings.c.previous_secret.label("settings_previous_secret"),
-        webhook_settings.c.previous_secret_expires_at.label("settings_previous_expires_at"),
+        *(endpoints.c[name].label(f"endpoint_{name}") for name in _ENDPOINT),
+        *(webhook_settings.c[name].label(f"settings_{name}") for name in _SECRETS),
     ).select_from(
         claimed.join(events, events.c.id == c.event_id)
         .outerjoin(endpoints, endpoints.c.id == c.endpoint_id)
@@ -226,14 +219,15 @@ def _job(row: dict[str, Any], now: datetime) -> Job:
         job.rate_limit = row["endpoint_rate_limit"]
         job.endpoint_enabled = bool(row["endpoint_enabled"])
         job.endpoint_public_id = row["endpoint_public_id"]
-        job.secrets = endpoint_rows.active_secrets(
-            row["endpoint_secret"], row["endpoint_previous_secret"], row["endpoint_previous_expires_at"], now
-        )
+        job.secrets = _secrets(row, "endpoint_", now)
     elif row["settings_secret"] is not None:
-        job.secrets = endpoint_rows.active_secrets(
-            row["settings_secret"], row["settings_previous_secret"], row["settings_previous_expires_at"], now
-        )
+        job.secrets = _secrets(row, "settings_", now)
     return job
+
+
+def _secrets(row: dict[str, Any], source: str, now: datetime) -> list[str]:
+    current, previous, previous_expires_at = (row[source + name] for name in _SECRETS)
+    return endpoint_rows.active_secrets(current, previous, previous_expires_at, now)
 
 
 @dataclass(slots=True)
